@@ -1,0 +1,463 @@
+"""The transformations users call: `grad`, `value_and_grad`, `jit`, `jacobian`, ...
+
+Each returns a `Transformed` callable. A transformation is a function from
+traced arguments to traced results (it differentiates by calling the
+`symgrad.diff` passes); `Transformed` connects it to the other stages: on a
+call with concrete arguments it traces once per input signature, compiles
+with `symgrad.runtime`, and reuses the kernel; on a call with traced
+arguments (inside another transformation) it returns traced results, which
+is what makes `grad(grad(f))` work. No math lives here.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import tree
+from .diff import jvp as jvp_nodes
+from .diff import vjp as vjp_nodes
+from .ir import Graph, Node, substitute
+from .primitives import as_node
+from .trace import TracedArray, fresh_tag, is_traced, symbol_array, tracing, wrap
+
+# A transformation: (args, fresh) -> traced outputs. `fresh` says that the
+# arguments are symbols made for this very trace, so the transformation may
+# differentiate with respect to them directly instead of to new symbols.
+Transformation = Callable[[tuple, bool], Any]
+
+
+# ----- The compiled callable -----
+
+
+@dataclass
+class _Compiled:
+    """The kernel for one input signature and how to map arguments and results."""
+
+    graph: Graph
+    kernel: Any
+    float_leaves: list[int]
+    out_treedef: Any
+    out_is_node: list[bool]
+    out_static: list[Any]
+
+    def run(self, leaves: list[Any]) -> list[Any]:
+        return self.kernel(*[leaves[i] for i in self.float_leaves])
+
+
+class Transformed:
+    """A function transformed by symgrad and compiled per input signature.
+
+    Call it like the original function. `formula(*example_args)` shows what
+    it computes, `compile(*example_args)` gives the `Kernel` behind it.
+    """
+
+    def __init__(self, fun: Callable, transformation: Transformation, kind: str,
+                 output_names: Callable[[list[str]], Any] | None = None):
+        if not callable(fun):
+            raise TypeError(f"`symgrad.{kind}` expects a callable, got {type(fun).__name__}: {fun!r:.60}")
+        self.fun = fun
+        self.kind = kind
+        self._transformation = transformation
+        self._output_names = output_names
+        self._cache: dict[Any, _Compiled] = {}
+        self._lock = threading.Lock()
+        self.__name__ = f"{kind}({_name(fun)})" if kind != "jit" else _name(fun)
+        self.__qualname__ = self.__name__
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__wrapped__ = fun
+        try:
+            self._signature = inspect.signature(fun)
+        except (TypeError, ValueError):
+            self._signature = None
+
+    def __repr__(self) -> str:
+        return f"<symgrad {self.__name__}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = self._bind(args, kwargs)
+        if is_traced(args):
+            return self._transformation(args, False)
+        leaves, treedef = tree.flatten(args)
+        compiled = self._compiled(args, leaves, treedef)
+        results = iter(compiled.run(leaves))
+        out_leaves = [next(results) if is_node else static
+                      for is_node, static in zip(compiled.out_is_node, compiled.out_static)]
+        return tree.unflatten(compiled.out_treedef, out_leaves)
+
+    def formula(self, *example_args: Any, **kwargs: Any):
+        """The `Formula` of this function for the signature of `example_args`."""
+        from .printing import Formula
+
+        args = self._bind(example_args, kwargs)
+        leaves, treedef = tree.flatten(args)
+        return Formula(self._compiled(args, leaves, treedef).graph)
+
+    def compile(self, *example_args: Any, **kwargs: Any):
+        """The compiled `Kernel` for the signature of `example_args` (flat inputs and outputs)."""
+        args = self._bind(example_args, kwargs)
+        leaves, treedef = tree.flatten(args)
+        return self._compiled(args, leaves, treedef).kernel
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- internals --
+    def _bind(self, args: tuple, kwargs: dict) -> tuple:
+        if self._signature is None:
+            if kwargs:
+                raise TypeError(f"`{self.__name__}` takes positional arguments only")
+            return args
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"`{_name(self.fun)}`: {e}") from None
+        if bound.kwargs:
+            raise TypeError(
+                f"`{_name(self.fun)}`: keyword-only arguments ({', '.join(bound.kwargs)}) are not "
+                "supported by symgrad transformations; make them positional or close over them"
+            )
+        return bound.args
+
+    def _compiled(self, args: tuple, leaves: list[Any], treedef: Any) -> _Compiled:
+        key = (tree.structure_key(treedef), tuple(_leaf_key(self, i, x) for i, x in enumerate(leaves)))
+        compiled = self._cache.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    compiled = self._cache[key] = self._build(args)
+        return compiled
+
+    def _build(self, args: tuple) -> _Compiled:
+        from .runtime import Kernel
+
+        names = self._parameter_names(len(args))
+        tag = fresh_tag()
+        traced_args, inputs, input_names, input_shapes, float_leaves = [], [], [], [], []
+        position = 0
+        for name, arg in zip(names, args):
+            leaves, treedef = tree.flatten(arg)
+            paths = tree.leaf_paths(arg, name)
+            traced_leaves = []
+            for path, leaf in zip(paths, leaves):
+                if _is_float(leaf):
+                    shape = np.shape(leaf)
+                    symbols = symbol_array(path, shape, tag)
+                    traced_leaves.append(TracedArray(symbols))
+                    inputs.extend(symbols.flat)
+                    input_names.append(path)
+                    input_shapes.append(shape)
+                    float_leaves.append(position)
+                else:
+                    traced_leaves.append(leaf)
+                position += 1
+            traced_args.append(tree.unflatten(treedef, traced_leaves))
+        with tracing(self.fun):
+            outputs = self._transformation(tuple(traced_args), True)
+        out_leaves, out_treedef = tree.flatten(outputs)
+        roots = self._output_names(names) if self._output_names else "out"
+        out_paths = _output_paths(outputs, roots)
+        nodes, output_names, output_shapes, out_is_node, out_static = [], [], [], [], []
+        for path, leaf in zip(out_paths, out_leaves):
+            if isinstance(leaf, (str, bytes)) or (isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "biuf"):
+                out_is_node.append(False)
+                out_static.append(leaf)
+                continue
+            array = wrap(leaf.nodes if isinstance(leaf, TracedArray) else leaf).nodes
+            nodes.extend(array.flat)
+            output_names.append(path)
+            output_shapes.append(array.shape)
+            out_is_node.append(True)
+            out_static.append(None)
+        graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
+                      tuple(output_names), tuple(output_shapes))
+        return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
+                         out_is_node, out_static)
+
+    def _parameter_names(self, count: int) -> list[str]:
+        names: list[str] = []
+        if self._signature is not None:
+            for p in self._signature.parameters.values():
+                if p.kind == p.VAR_POSITIONAL:
+                    names.extend(f"{p.name}[{i}]" for i in range(count - len(names)))
+                elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                    names.append(p.name)
+        names.extend(f"arg{i}" for i in range(len(names), count))
+        return names[:count]
+
+
+def _name(fun: Callable) -> str:
+    return getattr(fun, "__name__", None) or type(fun).__name__
+
+
+def _is_float(leaf: Any) -> bool:
+    if isinstance(leaf, (bool, np.bool_, int, np.integer)):
+        return False
+    if isinstance(leaf, np.ndarray):
+        return leaf.dtype.kind == "f"
+    return isinstance(leaf, (float, np.floating))
+
+
+def _leaf_key(owner: Transformed, position: int, leaf: Any) -> Any:
+    """The part of the cache key for one argument leaf (ints are baked in by value)."""
+    if isinstance(leaf, (complex, np.complexfloating)) or (
+        isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "biuf"
+    ):
+        dtype = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
+        raise TypeError(
+            f"`{_name(owner.fun)}`: argument leaf {position} has dtype {dtype}; symgrad compiles "
+            "real float64 functions (pass floats or float arrays; ints are taken as constants)"
+        )
+    if _is_float(leaf):
+        return ("f", np.shape(leaf))
+    if isinstance(leaf, np.ndarray):
+        return ("i", leaf.dtype.str, leaf.shape, leaf.tobytes())
+    return ("i", type(leaf), leaf)
+
+
+def _output_paths(outputs: Any, roots: Any) -> list[str]:
+    """Names of the output leaves: the structure of `roots` names top-level parts."""
+    if isinstance(roots, str):
+        return tree.leaf_paths(outputs, roots)
+    paths: list[str] = []
+    for part, root in zip(outputs, roots):
+        paths.extend(_output_paths(part, root))
+    return paths
+
+
+def _decorator(transform: Callable) -> Callable:
+    """Let `transform` be used bare (`@grad`) or with keywords (`@grad(argnums=1)`)."""
+
+    @functools.wraps(transform)
+    def decorate(fun: Callable | None = None, *args: Any, **kwargs: Any):
+        if fun is None:
+            return lambda f: transform(f, *args, **kwargs)
+        return transform(fun, *args, **kwargs)
+
+    return decorate
+
+
+# ----- Variables: the arguments a derivative is taken with respect to -----
+
+
+@dataclass
+class _Variables:
+    call_args: tuple
+    nodes: list[Node]
+    structures: list[tuple[Any, list[tuple[int, ...]]]]
+    mapping: dict[Node, Node]
+
+    def unflatten(self, flat: Sequence[Node], prefix: tuple[int, ...] = ()) -> list[Any]:
+        """One tree per variable argument, its leaves built from `flat` (with `prefix` shape)."""
+        trees, offset = [], 0
+        for treedef, shapes in self.structures:
+            leaves = []
+            for shape in shapes:
+                size = int(np.prod(shape, dtype=np.int64))
+                block = np.empty(prefix + (size,), dtype=object)
+                block.reshape(-1)[:] = _flat_block(flat, offset, size, prefix)
+                leaves.append(TracedArray(block.reshape(prefix + shape)))
+                offset += size
+            trees.append(tree.unflatten(treedef, leaves))
+        return trees
+
+
+def _flat_block(flat: Sequence[Any], offset: int, size: int, prefix: tuple[int, ...]) -> list[Any]:
+    if not prefix:
+        return list(flat[offset:offset + size])
+    # `flat` is a list (over the prefix elements) of flat per-variable lists.
+    return [row[offset + j] for row in flat for j in range(size)]
+
+
+def _normalize_argnums(fun: Callable, argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    for a in nums:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"argnums must be an int or a tuple of ints, got {a!r}")
+        if not -count <= a < count:
+            raise ValueError(
+                f"argnums {a} is out of range for `{_name(fun)}` called with {count} positional "
+                f"argument{'s' if count != 1 else ''}"
+            )
+    return tuple(a % count for a in nums)
+
+
+def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool) -> _Variables:
+    call_args = list(args)
+    nodes: list[Node] = []
+    structures = []
+    mapping: dict[Node, Node] = {}
+    tag = None if fresh else fresh_tag()
+    for i in argnums:
+        leaves, treedef = tree.flatten(args[i])
+        new_leaves, shapes = [], []
+        for leaf in leaves:
+            if not isinstance(leaf, (TracedArray, Node)) and not _is_float(leaf):
+                kind = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
+                raise TypeError(
+                    f"cannot differentiate `{_name(fun)}` with respect to argument {i}: it holds "
+                    f"a value of type {kind}. Only float arguments are differentiable; pass a "
+                    f"float (e.g. 3.0) or leave argument {i} out of `argnums`."
+                )
+            actual = leaf.nodes if isinstance(leaf, TracedArray) else wrap(leaf).nodes
+            if fresh:
+                symbols = actual
+            else:
+                symbols = symbol_array(f"_d{i}", actual.shape, tag)
+                mapping.update(zip(symbols.flat, actual.flat))
+            nodes.extend(symbols.flat)
+            shapes.append(actual.shape)
+            new_leaves.append(TracedArray(symbols))
+        call_args[i] = tree.unflatten(treedef, new_leaves)
+        structures.append((treedef, shapes))
+    return _Variables(tuple(call_args), nodes, structures, mapping)
+
+
+def _substituted(outputs: Any, mapping: dict[Node, Node]) -> Any:
+    """A traced pytree with the variables' stand-in symbols replaced by the actual arguments."""
+    if not mapping:
+        return outputs
+    leaves, treedef = tree.flatten(outputs)
+    arrays = [leaf.nodes if isinstance(leaf, TracedArray) else None for leaf in leaves]
+    flat = [n for a in arrays if a is not None for n in a.flat]
+    new = iter(substitute(flat, mapping))
+    rebuilt = []
+    for leaf, a in zip(leaves, arrays):
+        if a is None:
+            rebuilt.append(leaf)
+            continue
+        block = np.empty(a.shape, dtype=object)
+        block.reshape(-1)[:] = [next(new) for _ in range(a.size)] if a.size else []
+        rebuilt.append(TracedArray(block))
+    return tree.unflatten(treedef, rebuilt)
+
+
+def _scalar_output(fun: Callable, value: Any) -> Node:
+    if isinstance(value, TracedArray):
+        if value.shape != ():
+            raise TypeError(
+                f"Gradient only defined for scalar-output functions. Output of `{_name(fun)}` had "
+                f"shape {value.shape}. Reduce it to a scalar (e.g. `.sum()` or `.mean()`), or use "
+                "`symgrad.jacobian` for the derivative of every output."
+            )
+        return value.nodes[()]
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
+        return as_node(float(value))
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
+        return as_node(float(value))
+    shape = getattr(value, "shape", None)
+    described = f"shape {shape}" if shape is not None else f"type {type(value).__name__}"
+    raise TypeError(
+        f"Gradient only defined for scalar-output functions. Output of `{_name(fun)}` had "
+        f"{described}. Return a scalar (e.g. `.sum()`), or use `symgrad.jacobian`."
+        + (" With `has_aux=True`, return a pair `(value, aux)`." if isinstance(value, tuple) else "")
+    )
+
+
+def _traced(leaf: Any) -> TracedArray:
+    return leaf if isinstance(leaf, TracedArray) else wrap(leaf)
+
+
+def _split_aux(fun: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
+    if not has_aux:
+        return out, None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(
+            f"`{_name(fun)}` was transformed with `has_aux=True`, so it must return a pair "
+            f"`(value, aux)`; it returned {type(out).__name__}"
+        )
+    return out[0], out[1]
+
+
+# ----- Gradients -----
+
+
+def _gradient_transformation(fun: Callable, argnums, has_aux: bool, with_value: bool) -> Transformation:
+    def transformation(args: tuple, fresh: bool) -> Any:
+        nums = _normalize_argnums(fun, argnums, len(args))
+        variables = _variables(fun, args, nums, fresh)
+        value, aux = _split_aux(fun, fun(*variables.call_args), has_aux)
+        value_node = _scalar_output(fun, value)
+        grads = variables.unflatten(vjp_nodes([value_node], [1.0], variables.nodes))
+        grad = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
+        value = TracedArray(np.asarray(value_node, dtype=object).reshape(()))
+        aux_leaves, aux_treedef = tree.flatten(aux)
+        aux = tree.unflatten(aux_treedef, [_traced(x) for x in aux_leaves])
+        value, aux, grad = _substituted((value, aux, grad), variables.mapping)
+        if with_value:
+            return ((value, aux), grad) if has_aux else (value, grad)
+        return (grad, aux) if has_aux else grad
+
+    return transformation
+
+
+def _gradient_names(argnums, has_aux: bool, with_value: bool):
+    def names(params: list[str]) -> Any:
+        many = isinstance(argnums, (tuple, list))
+        nums = tuple(argnums) if many else (argnums,)
+        grads = tuple(f"d{params[a]}" if -len(params) <= a < len(params) else f"d{a}" for a in nums)
+        grad = grads if many else grads[0]
+        if with_value:
+            return (("value", "aux"), grad) if has_aux else ("value", grad)
+        return (grad, "aux") if has_aux else grad
+
+    return names
+
+
+@_decorator
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Transformed:
+    """The gradient of a scalar-valued function, compiled.
+
+    Args:
+        fun: a function returning a scalar (a float or a 0-d array).
+        argnums: which positional argument(s) to differentiate with respect to.
+        has_aux: `fun` returns `(value, aux)`; `aux` is returned as it is.
+
+    Returns:
+        A callable with `fun`'s arguments returning the gradient, shaped like
+        `args[argnums]` (a tuple of gradients when `argnums` is a tuple), or
+        `(gradient, aux)` with `has_aux`.
+
+    Raises:
+        TypeError: the output is not a scalar, or an argument in `argnums`
+            is not a float.
+
+    >>> import symgrad as sg
+    >>> sg.grad(lambda x: 2 * x**2)(10.0)
+    40.0
+    """
+    return Transformed(fun, _gradient_transformation(fun, argnums, has_aux, False), "grad",
+                       _gradient_names(argnums, has_aux, False))
+
+
+@_decorator
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Transformed:
+    """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)` with `has_aux`).
+
+    >>> import symgrad as sg
+    >>> sg.value_and_grad(lambda x: x**3)(2.0)
+    (8.0, 12.0)
+    """
+    return Transformed(fun, _gradient_transformation(fun, argnums, has_aux, True), "value_and_grad",
+                       _gradient_names(argnums, has_aux, True))
+
+
+@_decorator
+def jit(fun: Callable) -> Transformed:
+    """`fun` itself, traced once per input signature and compiled to native code.
+
+    >>> import symgrad as sg
+    >>> sg.jit(lambda x, y: x * y + 1)(2.0, 3.0)
+    7.0
+    """
+    return Transformed(fun, lambda args, fresh: fun(*args), "jit")

@@ -1,0 +1,51 @@
+"""The two operations of the chain rule, shared by forward and reverse mode.
+
+`scale(d, p)` is one link (a derivative times a local partial) and
+`accumulate(a, b)` sums the contributions of several paths. Both keep a
+`where` that zeroes one branch on the outside: in `where(x > 0, sqrt(x), 0)`
+at x = -1 the partial of the untaken branch is NaN, and `0 * NaN` would leak
+it into the result; `where(c, d * p, 0)` selects it away instead.
+"""
+
+from __future__ import annotations
+
+from ..ir import Node
+from ..primitives import add, as_node, is_const, mul, where, where_p
+
+
+def scale(d: Node, p: Node) -> Node:
+    """`d * p`, with a one-sided `where` in either factor pushed outward."""
+    for masked, other in ((d, p), (p, d)):
+        if masked.op is where_p:
+            c, a, b = masked.args
+            if is_const(b, 0.0):
+                return where(c, scale(a, other), 0.0)
+            if is_const(a, 0.0):
+                return where(c, 0.0, scale(b, other))
+    return mul(d, p)
+
+
+def accumulate(total: Node | None, term: Node) -> Node:
+    """`total + term`, merging `where`s on the same condition into one."""
+    if total is None:
+        return term
+    if total.op is where_p and term.op is where_p and total.args[0] is term.args[0]:
+        c = total.args[0]
+        return where(c, add(total.args[1], term.args[1]), add(total.args[2], term.args[2]))
+    return add(total, term)
+
+
+def partials_of(node: Node) -> tuple[Node | None, ...]:
+    """The local partials of a node, with structural zeros as None."""
+    if node.op.partials is None:
+        from ..errors import UnsupportedPrimitiveError
+
+        raise UnsupportedPrimitiveError(f"no derivative rule for primitive `{node.op.name}`")
+    out = []
+    for p in node.op.partials(*node.args):
+        if p is not None:
+            p = as_node(p)
+            if is_const(p, 0.0):
+                p = None
+        out.append(p)
+    return tuple(out)

@@ -1,0 +1,34 @@
+"""Forward mode: the Jacobian-vector product as a graph transform.
+
+Tangents flow from the variables to the outputs in topological order; only
+nodes that depend on a variable with a nonzero tangent get one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import Node, topological_order
+from ..primitives import as_node, const, is_const
+from .chain import accumulate, partials_of, scale
+
+
+def jvp(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node | float]) -> list[Node]:
+    """`sum_j d outputs[k] / d wrt[j] * tangents[j]`, for each k."""
+    tangent: dict[Node, Node] = {}
+    for w, t in zip(wrt, tangents):
+        t = as_node(t)
+        if not is_const(t, 0.0):
+            tangent[w] = accumulate(tangent.get(w), t)
+    variables = set(tangent)
+    for node in topological_order(outputs):
+        if node in variables or not any(a in tangent for a in node.args):
+            continue
+        total = None
+        for arg, p in zip(node.args, partials_of(node)):
+            t = tangent.get(arg)
+            if t is not None and p is not None:
+                total = accumulate(total, scale(t, p))
+        if total is not None:
+            tangent[node] = total
+    return [tangent.get(o, const(0.0)) for o in outputs]

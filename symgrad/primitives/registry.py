@@ -1,0 +1,176 @@
+"""The primitive table: everything symgrad knows about an operation, in one place.
+
+A `Primitive` carries its reference evaluation (`impl`, NumPy-vectorised),
+its local derivatives (`partials`, written in symgrad operations so they can
+be differentiated again), its SymPy counterpart (`sympy`), and its LLVM
+lowering (`llvm`, as data read by `symgrad.codegen`) or a decomposition into
+other primitives (`decompose`). Backends read these facets and keep no
+lists of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ir import Node
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+# ----- LLVM lowerings as data (interpreted by symgrad/codegen/llvm.py) -----
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """An LLVM IR instruction on doubles: `fadd`, `fsub`, `fmul`, `fdiv`, `fneg`."""
+
+    opcode: str
+
+
+@dataclass(frozen=True)
+class Intrinsic:
+    """An LLVM intrinsic such as `llvm.sin` (the `.f64` suffix is added)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Libm:
+    """A call to the C math library function of that name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Compare:
+    """An ordered (or, for `!=`, unordered) float comparison giving 1.0 or 0.0."""
+
+    op: str
+
+
+@dataclass(frozen=True)
+class Select:
+    """`where(c, a, b)`: `a` where `c` is nonzero, else `b`."""
+
+
+@dataclass(frozen=True)
+class Power:
+    """`x ** y`, with small integer and half-integer exponents specialised."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The operand itself (for `stop_gradient`)."""
+
+
+Lowering = Instruction | Intrinsic | Libm | Compare | Select | Power | Identity
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One operation of the IR and all its facets.
+
+    Attributes:
+        name: the NumPy-style name (`sin`, `arctan2`); also the name of the
+            method installed on `Node` so NumPy object-array ufuncs find it.
+        arity: number of operands.
+        impl: reference semantics on NumPy arrays (interpreter, folding, tests).
+        partials: operands -> one local derivative per operand (a node, a
+            number, or None for a structural zero).
+        sympy: SymPy function name, or a callable building the SymPy form.
+        llvm: a lowering (see `Lowering`), or None if `decompose` is given.
+        decompose: operands -> an equivalent node built from other primitives.
+        simplify: operands -> a simpler node, or None (construction-time rules).
+        commutative: operands are put in a canonical order when building.
+        boolean: the value is always 1.0 or 0.0 (comparisons).
+        ufunc: the NumPy ufunc that means this primitive (`np.subtract` for
+            `sub`); tracing dispatches `__array_ufunc__` through it.
+    """
+
+    name: str
+    arity: int
+    impl: Callable[..., Any] | None = None
+    partials: Callable[..., tuple] | None = None
+    sympy: str | Callable[..., Any] | None = None
+    llvm: Lowering | None = None
+    decompose: Callable[..., Node] | None = None
+    simplify: Callable[..., Node | None] | None = None
+    commutative: bool = False
+    boolean: bool = False
+    ufunc: str | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+    def bind(self, *operands: Any) -> Node:
+        """Build `self(*operands)`, folding constants and applying `simplify`."""
+        if len(operands) != self.arity:
+            raise TypeError(f"`{self.name}` takes {self.arity} operands, got {len(operands)}")
+        args = tuple(as_node(x) for x in operands)
+        if self.impl is not None and all(a.op is const_p for a in args):
+            with np.errstate(all="ignore"):
+                return const(self.impl(*(a.param for a in args)))
+        if self.simplify is not None:
+            simpler = self.simplify(*args)
+            if simpler is not None:
+                return simpler
+        if self.commutative and args[0].id > args[1].id and args[0].op is not const_p:
+            args = (args[1], args[0])
+        if self.commutative and args[1].op is const_p and args[0].op is not const_p:
+            args = (args[1], args[0])
+        return Node.make(self, args)
+
+
+def defprimitive(name: str, arity: int, **facets: Any) -> Primitive:
+    """Declare a primitive and enter it in `REGISTRY`."""
+    if name in REGISTRY:
+        raise ValueError(f"primitive `{name}` is declared twice")
+    prim = Primitive(name, arity, **facets)
+    REGISTRY[name] = prim
+    return prim
+
+
+# ----- Leaves -----
+
+const_p = Primitive("const", 0, sympy="Float")
+symbol_p = Primitive("symbol", 0, sympy="Symbol")
+
+
+def const(value: float) -> Node:
+    """The constant node of a float value."""
+    return Node.make(const_p, (), float(value))
+
+
+def const_value(node: Node) -> float:
+    """The float of a constant node."""
+    return node.param
+
+
+def as_node(x: Any) -> Node:
+    """A node for a node or a real number; a TypeError for anything else."""
+    if isinstance(x, Node):
+        return x
+    if isinstance(x, (bool, int, float, np.integer, np.floating, np.bool_)):
+        return const(float(x))
+    raise TypeError(
+        f"expected a number or a symgrad expression, got {type(x).__name__}: {x!r:.80}"
+    )
+
+
+def is_const(node: Node, value: float | None = None) -> bool:
+    """Whether `node` is a constant (equal to `value`, when given)."""
+    if node.op is not const_p:
+        return False
+    return value is None or const_value(node) == value
+
+
+def is_integer_const(node: Node) -> bool:
+    if node.op is not const_p:
+        return False
+    v = const_value(node)
+    return math.isfinite(v) and v == int(v)

@@ -1,0 +1,168 @@
+"""Runtime: turn LLVM modules into native code and call it.
+
+The only module that talks to LLVM (through `llvmlite.binding`). A single
+MCJIT engine, created on first use, holds every kernel; modules are parsed,
+verified and optimised for the host CPU before they are added. A `Kernel`
+checks its arguments in Python before native code runs, so no input can
+crash the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+from typing import Any
+
+import numpy as np
+from llvmlite import binding as llvm
+
+from .codegen.llvm import lower
+from .errors import CompileError
+from .ir import Graph
+
+OPT_LEVEL = 3
+_lock = threading.Lock()
+_names = itertools.count()
+
+
+class _Engine:
+    """The process-wide JIT: a target machine for this CPU and one MCJIT engine."""
+
+    def __init__(self) -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_default_triple()
+        self.machine = target.create_target_machine(
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            opt=OPT_LEVEL,
+            jit=True,
+        )
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
+        self.modules: list[Any] = []
+
+    def add(self, source: str, names: list[str]) -> dict[str, int]:
+        """Compile LLVM IR text and return the addresses of the named functions."""
+        try:
+            module = llvm.parse_assembly(source)
+            module.verify()
+        except RuntimeError as e:
+            raise CompileError(f"LLVM rejected a generated module: {e}\n{source[:4000]}") from e
+        module.triple = self.machine.triple
+        module.data_layout = str(self.machine.target_data)
+        self._optimize(module)
+        self.engine.add_module(module)
+        self.engine.finalize_object()
+        self.modules.append(module)
+        return {name: self.engine.get_function_address(name) for name in names}
+
+    def _optimize(self, module) -> None:
+        options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+        builder = llvm.create_pass_builder(self.machine, options)
+        builder.getModulePassManager().run(module, builder)
+
+
+_engine: _Engine | None = None
+
+
+def _get_engine() -> _Engine:
+    global _engine
+    if _engine is None:
+        _engine = _Engine()
+    return _engine
+
+
+def compile_graph(graph: Graph, name: str = "kernel") -> dict[str, int]:
+    """Native addresses of `NAME` and `NAME_batch` for a graph (see codegen.llvm)."""
+    with _lock:
+        symbol = f"{_safe(name)}_{next(_names)}"
+        source = str(lower(graph, symbol))
+        return _get_engine().add(source, [symbol, symbol + "_batch"])
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "kernel"
+
+
+_POINT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+
+class Kernel:
+    """A compiled graph with a fixed input signature.
+
+    Called with one array (or float) per input, shaped as declared; returns
+    a list with one fresh array (or float, for a scalar) per output.
+    """
+
+    def __init__(self, graph: Graph, name: str = "kernel"):
+        self.graph = graph
+        self.name = name
+        self.input_names = graph.input_names
+        self.input_shapes = graph.input_shapes
+        self.output_shapes = graph.output_shapes
+        self._in_sizes = [int(np.prod(s, dtype=np.int64)) for s in self.input_shapes]
+        self._out_sizes = [int(np.prod(s, dtype=np.int64)) for s in self.output_shapes]
+        self._n_in = sum(self._in_sizes)
+        self._n_out = sum(self._out_sizes)
+        assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
+        addresses = compile_graph(graph, name)
+        symbol = next(iter(addresses))
+        self._point = _POINT(addresses[symbol])
+        self._batch = _BATCH(addresses[symbol + "_batch"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}: {s}" for n, s in zip(self.input_names, self.input_shapes))
+        return f"<symgrad Kernel {self.name}({args}) -> {len(self.output_shapes)} outputs>"
+
+    def __reduce__(self):
+        from .serialize import graph_from_bytes, graph_to_bytes
+
+        return (_rebuild_kernel, (graph_to_bytes(self.graph), self.name, graph_from_bytes))
+
+    def __call__(self, *args: Any) -> list[Any]:
+        if len(args) != len(self.input_shapes):
+            raise TypeError(
+                f"`{self.name}` takes {len(self.input_shapes)} arguments "
+                f"({', '.join(self.input_names)}), got {len(args)}"
+            )
+        buffer = np.empty(self._n_in)
+        offset = 0
+        for name, shape, size, value in zip(self.input_names, self.input_shapes, self._in_sizes, args):
+            buffer[offset:offset + size] = check_argument(name, shape, value).reshape(-1)
+            offset += size
+        out = np.empty(self._n_out)
+        self._point(buffer.ctypes.data, out.ctypes.data)
+        return self._split(out)
+
+    def _split(self, out: np.ndarray) -> list[Any]:
+        results, offset = [], 0
+        for shape, size in zip(self.output_shapes, self._out_sizes):
+            results.append(float(out[offset]) if shape == () else out[offset:offset + size].reshape(shape))
+            offset += size
+        return results
+
+
+def _rebuild_kernel(data: bytes, name: str, graph_from_bytes) -> Kernel:
+    return Kernel(graph_from_bytes(data), name)
+
+
+def check_argument(name: str, shape: tuple[int, ...], value: Any) -> np.ndarray:
+    """`value` as a float64 array of `shape`, or a TypeError/ValueError naming `name`."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        array = np.asarray(value, dtype=np.float64)
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception as e:  # ragged lists and the like
+            raise TypeError(f"argument `{name}`: cannot convert {type(value).__name__} to an array ({e})") from e
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"argument `{name}`: expected real numbers (float64), got dtype {array.dtype}"
+                f" ({type(value).__name__})"
+            )
+        array = array.astype(np.float64, copy=False)
+    if array.shape != tuple(shape):
+        raise ValueError(f"argument `{name}`: expected shape {tuple(shape)}, got shape {array.shape}")
+    return array
