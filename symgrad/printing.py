@@ -13,6 +13,7 @@ the size of the DAG instead of expanding it into a tree.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +23,9 @@ from .ir import Graph, Node, count_users, topological_order
 from .primitives import REGISTRY, as_node, const_p, symbol_p
 from .primitives.registry import Primitive
 
-# Longest tree form (in characters) printed without temporaries.
-INLINE_LIMIT = 400
 
-
-def _number(value: float) -> sp.Expr:
+def _number(value: float, display: bool = False) -> sp.Expr:
+    """A float as SymPy: exact when it is a small ratio; for display, the shortest such."""
     if math.isnan(value):
         return sp.nan
     if math.isinf(value):
@@ -36,6 +35,12 @@ def _number(value: float) -> sp.Expr:
     p, q = value.as_integer_ratio()
     if q <= 1024:
         return sp.Rational(p, q)
+    if display:
+        # 0.1 and 1/3 are shown as 1/10 and 1/3: the same double, shorter to read.
+        ratio = Fraction(value).limit_denominator(1000)
+        if float(ratio) == value:
+            return sp.Rational(ratio.numerator, ratio.denominator)
+        return sp.Float(repr(value))
     return sp.Float(repr(value), 17)
 
 
@@ -46,8 +51,9 @@ def _symbol(node: Node) -> sp.Symbol:
 class _ToSympy:
     """Converts nodes to SymPy, keeping boolean nodes as SymPy booleans where they are conditions."""
 
-    def __init__(self, leaves: dict[Node, sp.Basic] | None = None):
+    def __init__(self, leaves: dict[Node, sp.Basic] | None = None, display: bool = False):
         self.memo: dict[Node, sp.Basic] = dict(leaves or {})
+        self.display = display
 
     def convert(self, outputs: Sequence[Node]) -> list[sp.Basic]:
         for node in topological_order(outputs):
@@ -70,7 +76,7 @@ class _ToSympy:
     def _one(self, node: Node) -> sp.Basic:
         op: Primitive = node.op
         if op is const_p:
-            return _number(node.param)
+            return _number(node.param, self.display)
         if op is symbol_p:
             return _symbol(node)
         wants_condition = op.boolean and op.name.startswith("logical")
@@ -185,13 +191,32 @@ def _from_one(e: sp.Basic, args: list[Node], symbols, P, symbol) -> Node:
 
 # ----- Formula -----
 
+# Graphs with more nodes than this are printed by `symgrad.textform`, without SymPy.
+SYMPY_NODE_LIMIT = 3000
+# Largest expression tree (in nodes) written out inline; beyond it only the
+# assignment form is tried, so a DAG is never expanded into a huge tree.
+INLINE_TREE_LIMIT = 600
+# A display rewrite (factoring out common terms) replaces the expression as
+# derived only if it saves this fraction of its length and at least three
+# characters: `x**3*cos(x) + 3*x**2*sin(x)` reads better than
+# `x**2*(x*cos(x) + 3*sin(x))`, one character shorter, but
+# `(a + b - c)/3` is worth it against `a/3 + b/3 - c/3`.
+MIN_SAVING = 0.05
+# Display rewrites are tried on expressions of at most this many operations,
+# and on at most this many expressions per formula (they cost SymPy time).
+TIDY_OPS_LIMIT = 80
+TIDY_COUNT_LIMIT = 200
+
 
 class Formula:
     """What a compiled function computes, for people to read.
 
     `str()` gives one line per output, named after the function's parameters
-    (`x`, `w[0, 1]`); `sympy()`, `latex()` and `ops` give the same as SymPy,
-    LaTeX and an operation count.
+    (`x`, `w[0, 1]`), in the shortest of two forms: each output written out
+    in full, or numbered temporaries `t0`, `t1`, ... for shared work followed
+    by the outputs in terms of them. `sympy()`, `latex()`, `c()`,
+    `graphviz()` and `ops` give the same as SymPy, LaTeX, C source, a DOT
+    picture and an operation count.
     """
 
     def __init__(self, graph: Graph):
@@ -241,20 +266,47 @@ class Formula:
             results.append(sp.Matrix(*shape, items) if len(shape) == 2 else sp.Array(items, shape))
         return results[0] if len(results) == 1 else tuple(results)
 
+    def _forms(self) -> list[tuple[list[tuple[Any, sp.Basic]], list[sp.Basic]]]:
+        """Candidate displays `(temporaries, outputs)`: inline (if not too big) and assignment form."""
+        outputs = list(self.graph.outputs)
+        order = topological_order(outputs)
+        forms = []
+        if _tree_size(order, outputs) <= INLINE_TREE_LIMIT:
+            forms.append(([], _ToSympy(display=True).convert(outputs)))
+        forms.append(_display_assignments(order, outputs))
+        if len(forms) == 2 and not forms[1][0]:
+            forms.pop()  # nothing shared worth naming: the same as inline
+        budget = TIDY_COUNT_LIMIT
+        tidied = []
+        for temps, exprs in forms:
+            count = len(temps) + len(exprs)
+            if count <= budget:
+                budget -= count
+                temps = [(t, _tidy(e)) for t, e in temps]
+                exprs = [_tidy(e) for e in exprs]
+            tidied.append((temps, exprs))
+        return tidied
+
+    def _is_scalar(self) -> bool:
+        return len(self.graph.outputs) == 1 and self.graph.output_shapes == ((),)
+
     def __str__(self) -> str:
         names = self._output_lines()
-        inline = to_sympy(self.graph.outputs)
-        lines = [str(e) for e in inline]
-        if sum(map(len, lines)) > INLINE_LIMIT:
-            temps, outputs = self.assignments()
-            shared = [f"{t} = {e}" for t, e in temps] + [
-                f"{n} = {e}" for n, e in zip(names, map(str, outputs))
-            ]
-            if sum(map(len, shared)) < sum(map(len, lines)):
-                return "\n".join(shared)
-        if len(lines) == 1 and len(self.graph.output_shapes) == 1 and self.graph.output_shapes[0] == ():
-            return lines[0]
-        return "\n".join(f"{n} = {line}" for n, line in zip(names, lines))
+        if _more_nodes_than(self.graph.outputs, SYMPY_NODE_LIMIT):
+            from .textform import assignment_lines
+
+            return "\n".join(assignment_lines(self.graph, names))
+        best = None
+        for temps, exprs in self._forms():
+            lines = [f"{t} = {e}" for t, e in temps]
+            if not temps and self._is_scalar():
+                lines.append(str(exprs[0]))
+            else:
+                lines.extend(f"{n} = {e}" for n, e in zip(names, exprs))
+            text = "\n".join(lines)
+            if best is None or len(text) < len(best):
+                best = text
+        return best
 
     def __repr__(self) -> str:
         return f"<Formula ops={self.ops}>\n{self}"
@@ -262,19 +314,87 @@ class Formula:
     def latex(self) -> str:
         """LaTeX source: one expression, or an `aligned` block of named lines."""
         symbol_names = {_symbol(n): _latex_name(n.param[0]) for n in self.graph.inputs}
-        exprs = to_sympy(self.graph.outputs)
-        rendered = [sp.latex(e, symbol_names=symbol_names) for e in exprs]
-        if len(rendered) == 1 and self.graph.output_shapes == ((),):
-            return rendered[0]
+        forms = self._forms()
+        temps, exprs = min(forms, key=lambda f: sum(len(str(e)) for _, e in f[0]) + sum(len(str(e)) for e in f[1]))
+        render = lambda e: sp.latex(e, symbol_names=symbol_names)  # noqa: E731
+        if not temps and self._is_scalar():
+            return render(exprs[0])
         names = [_latex_name(n) for n in self._output_lines()]
-        body = r" \\ ".join(f"{n} &= {r}" for n, r in zip(names, rendered))
-        return r"\begin{aligned}" + body + r"\end{aligned}"
+        rows = [f"{sp.latex(t)} &= {render(e)}" for t, e in temps]
+        rows += [f"{n} &= {render(e)}" for n, e in zip(names, exprs)]
+        return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
 
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:
         printer.text(str(self))
+
+    def c(self, name: str = "kernel") -> str:
+        """Standalone C99 source computing this formula (see `symgrad.codegen.c`)."""
+        from .codegen.c import to_c
+
+        return to_c(self.graph, name)
+
+    def graphviz(self, derivative: Formula | None = None) -> str:
+        """Graphviz DOT text of this formula's DAG (see `symgrad.graphviz`)."""
+        from .graphviz import formula_dot
+
+        return formula_dot(self, derivative)
+
+
+def _more_nodes_than(outputs: Sequence[Node], limit: int) -> bool:
+    """Whether the DAG of `outputs` has more than `limit` nodes (stops counting there)."""
+    seen: set[Node] = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            if len(seen) > limit:
+                return True
+            stack.extend(node.args)
+    return False
+
+
+def _tree_size(order: Sequence[Node], outputs: Sequence[Node]) -> int:
+    """Nodes in the outputs written out as trees, counted without expanding (capped)."""
+    cap = INLINE_TREE_LIMIT + 1
+    size: dict[Node, int] = {}
+    for node in order:
+        size[node] = min(cap, 1 + sum(size[a] for a in node.args))
+    return min(cap, sum(size[o] for o in outputs))
+
+
+def _display_assignments(order: Sequence[Node], outputs: Sequence[Node]):
+    """Temporaries for shared nodes doing two operations or more, in one pass over the DAG."""
+    users = count_users(order)
+    converter = _ToSympy(display=True)
+    inline_ops: dict[Node, int] = {}
+    temps = []
+    for node in order:
+        converter.memo[node] = converter._one(node)
+        inline_ops[node] = (1 + sum(inline_ops[a] for a in node.args)) if node.args else 0
+        if users[node] > 1 and inline_ops[node] >= 2 and not node.op.boolean:
+            t = sp.Symbol(f"t{len(temps)}")
+            temps.append((t, converter.memo[node]))
+            converter.memo[node] = t
+            inline_ops[node] = 0
+    return temps, [converter._numeric(o) for o in outputs]
+
+
+def _tidy(expr: sp.Basic) -> sp.Basic:
+    """The shorter of `expr` and its common factors pulled out (see `MIN_SAVING`)."""
+    if not isinstance(expr, sp.Expr) or sp.count_ops(expr) > TIDY_OPS_LIMIT:
+        return expr
+    try:
+        factored = sp.factor_terms(expr)
+    except Exception:  # SymPy may refuse exotic expressions; the original is fine
+        return expr
+    before, after = len(str(expr)), len(str(factored))
+    if after <= (1 - MIN_SAVING) * before and after <= before - 3:
+        return factored
+    return expr
 
 
 def _indices(shape: tuple[int, ...]):
