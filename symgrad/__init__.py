@@ -10,8 +10,17 @@
 
 from .api import Transformed as Transformed
 from .api import grad as grad
+from .api import hessian as hessian
+from .api import jacfwd as jacfwd
+from .api import jacobian as jacobian
+from .api import jacrev as jacrev
 from .api import jit as jit
+from .api import jvp as jvp
 from .api import value_and_grad as value_and_grad
+from .api import vjp as vjp
+from .batching import vmap as vmap
+from .custom import custom_jvp as custom_jvp
+from .custom import custom_vjp as custom_vjp
 from .errors import CompileError as CompileError
 from .errors import SymgradError as SymgradError
 from .errors import TracingError as TracingError
@@ -20,19 +29,44 @@ from .functions import *  # noqa: F403  (sin, cos, ..., where, stop_gradient: se
 from .functions import __all__ as _functions
 from .printing import Formula as Formula
 from .printing import from_sympy as from_sympy
+from .symbolic import compile as compile  # noqa: A004  (the API's name)
+from .symbolic import diff as diff
+from .symbolic import free_symbols as free_symbols
+from .symbolic import symbols as symbols
 
 __version__ = "0.1.0"
 
 
 def formula(f, *example_args):
-    """The `Formula` of a transformed callable for the signature of `example_args`."""
-    if isinstance(f, Transformed):
+    """The `Formula` of a transformed callable (for the signature of `example_args`),
+    or of a symbolic expression or array of expressions.
+
+    >>> import symgrad as sg
+    >>> print(sg.formula(sg.grad(lambda x: 2 * x**2), 1.0))
+    4*x
+    """
+    from .ir import Node
+    from .symbolic import formula as expression_formula
+
+    if hasattr(f, "formula") and callable(f):
         return f.formula(*example_args)
+    if isinstance(f, Node) or (hasattr(f, "dtype") and f.dtype == object):
+        return expression_formula(f)
     return jit(f).formula(*example_args)
+
+
+def clear_caches() -> None:
+    """Forget compiled kernels held by `jvp`/`vjp` (transformed callables keep their own)."""
+    from . import api
+
+    for cache in (api._jvp_cache, api._vjp_cache, api._jit_cache):
+        cache.clear()
 
 
 __all__ = [
     "CompileError", "Formula", "SymgradError", "TracingError", "Transformed",
-    "UnsupportedPrimitiveError", "formula", "from_sympy", "grad", "jit", "value_and_grad",
+    "UnsupportedPrimitiveError", "clear_caches", "compile", "custom_jvp", "custom_vjp", "diff",
+    "formula", "free_symbols", "from_sympy", "grad", "hessian", "jacfwd", "jacobian", "jacrev",
+    "jit", "jvp", "symbols", "value_and_grad", "vjp", "vmap",
     *_functions,
 ]

@@ -25,6 +25,7 @@ from .diff import jvp as jvp_nodes
 from .diff import vjp as vjp_nodes
 from .ir import Graph, Node, substitute
 from .primitives import as_node
+from .simplify import inline_identities
 from .trace import TracedArray, fresh_tag, is_traced, symbol_array, tracing, wrap
 
 # A transformation: (args, fresh) -> traced outputs. `fresh` says that the
@@ -59,13 +60,15 @@ class Transformed:
     """
 
     def __init__(self, fun: Callable, transformation: Transformation, kind: str,
-                 output_names: Callable[[list[str]], Any] | None = None):
+                 output_names: Callable[[list[str]], Any] | None = None,
+                 parameters: Callable[[list[str]], list[str]] | None = None):
         if not callable(fun):
             raise TypeError(f"`symgrad.{kind}` expects a callable, got {type(fun).__name__}: {fun!r:.60}")
         self.fun = fun
         self.kind = kind
         self._transformation = transformation
         self._output_names = output_names
+        self._parameters = parameters
         self._cache: dict[Any, _Compiled] = {}
         self._lock = threading.Lock()
         self.__name__ = f"{kind}({_name(fun)})" if kind != "jit" else _name(fun)
@@ -75,6 +78,10 @@ class Transformed:
         try:
             self._signature = inspect.signature(fun)
         except (TypeError, ValueError):
+            self._signature = None
+        if parameters is not None:
+            # The transformed function takes other arguments than `fun` (jvp, vjp).
+            self._fun_names = self._names_from_signature()
             self._signature = None
 
     def __repr__(self) -> str:
@@ -166,7 +173,7 @@ class Transformed:
         out_paths = _output_paths(outputs, roots)
         nodes, output_names, output_shapes, out_is_node, out_static = [], [], [], [], []
         for path, leaf in zip(out_paths, out_leaves):
-            if isinstance(leaf, (str, bytes)) or (isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "biuf"):
+            if isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "biufO":
                 out_is_node.append(False)
                 out_static.append(leaf)
                 continue
@@ -176,12 +183,21 @@ class Transformed:
             output_shapes.append(array.shape)
             out_is_node.append(True)
             out_static.append(None)
+        nodes = inline_identities(nodes)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
         return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
                          out_is_node, out_static)
 
     def _parameter_names(self, count: int) -> list[str]:
+        if self._parameters is not None:
+            names = self._parameters(self._fun_names)
+        else:
+            names = self._names_from_signature(count)
+        names.extend(f"arg{i}" for i in range(len(names), count))
+        return names[:count]
+
+    def _names_from_signature(self, count: int = 0) -> list[str]:
         names: list[str] = []
         if self._signature is not None:
             for p in self._signature.parameters.values():
@@ -189,8 +205,7 @@ class Transformed:
                     names.extend(f"{p.name}[{i}]" for i in range(count - len(names)))
                 elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
                     names.append(p.name)
-        names.extend(f"arg{i}" for i in range(len(names), count))
-        return names[:count]
+        return names
 
 
 def _name(fun: Callable) -> str:
@@ -461,3 +476,200 @@ def jit(fun: Callable) -> Transformed:
     7.0
     """
     return Transformed(fun, lambda args, fresh: fun(*args), "jit")
+
+
+# ----- Jacobians, Hessians, JVPs and VJPs -----
+
+
+def _node_leaves(value: Any) -> tuple[list[TracedArray], Any]:
+    leaves, treedef = tree.flatten(value)
+    return [_traced(leaf) for leaf in leaves], treedef
+
+
+def _jacobian_transformation(fun: Callable, argnums, mode: str) -> Transformation:
+    def transformation(args: tuple, fresh: bool) -> Any:
+        nums = _normalize_argnums(fun, argnums, len(args))
+        variables = _variables(fun, args, nums, fresh)
+        outs, out_treedef = _node_leaves(fun(*variables.call_args))
+        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
+        m, n = len(out_nodes), len(variables.nodes)
+        forward = mode == "fwd" or (mode == "auto" and n < m)
+        if forward:
+            columns = [jvp_nodes(out_nodes, variables.nodes, _one_hot(n, j)) for j in range(n)]
+            rows = [[columns[j][k] for j in range(n)] for k in range(m)]
+        else:
+            rows = [vjp_nodes(out_nodes, _one_hot(m, k), variables.nodes) for k in range(m)]
+        blocks, offset = [], 0
+        for leaf in outs:
+            size = leaf.size
+            per_arg = variables.unflatten(rows[offset:offset + size], prefix=(size,))
+            per_arg = [tree.unflatten(tree.flatten(t)[1], [TracedArray(x.nodes.reshape(leaf.shape + x.shape[1:]))
+                                                           for x in tree.flatten(t)[0]]) for t in per_arg]
+            blocks.append(tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0])
+            offset += size
+        return _substituted(tree.unflatten(out_treedef, blocks), variables.mapping)
+
+    return transformation
+
+
+def _one_hot(size: int, k: int) -> list[float]:
+    vector = [0.0] * size
+    vector[k] = 1.0
+    return vector
+
+
+def _jacobian_names(argnums):
+    def names(params: list[str]) -> Any:
+        many = isinstance(argnums, (tuple, list))
+        nums = tuple(argnums) if many else (argnums,)
+        parts = tuple(f"J_{params[a]}" if -len(params) <= a < len(params) else f"J{a}" for a in nums)
+        return parts if many else parts[0]
+
+    return names
+
+
+@_decorator
+def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+    """The Jacobian of `fun`, compiled: shape `out.shape + arg.shape`.
+
+    Forward mode is used when the argument has fewer elements than the
+    output, reverse mode otherwise (`jacfwd`/`jacrev` force one).
+
+    >>> import numpy as np, symgrad as sg
+    >>> sg.jacobian(lambda x: x**2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
+    return Transformed(fun, _jacobian_transformation(fun, argnums, "auto"), "jacobian", _jacobian_names(argnums))
+
+
+@_decorator
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+    """`jacobian` computed in forward mode (one JVP per input element)."""
+    return Transformed(fun, _jacobian_transformation(fun, argnums, "fwd"), "jacfwd", _jacobian_names(argnums))
+
+
+@_decorator
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+    """`jacobian` computed in reverse mode (one VJP per output element)."""
+    return Transformed(fun, _jacobian_transformation(fun, argnums, "rev"), "jacrev", _jacobian_names(argnums))
+
+
+@_decorator
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+    """The Hessian of a scalar-valued `fun`, compiled: shape `arg.shape + arg.shape`.
+
+    Computed forward-over-reverse: the forward-mode Jacobian of the gradient.
+
+    >>> import symgrad as sg
+    >>> sg.hessian(lambda x: x**3)(2.0)
+    12.0
+    """
+    inner = grad(fun, argnums)
+    outer = _jacobian_transformation(inner, argnums, "fwd")
+    return Transformed(fun, outer, "hessian", _jacobian_names(argnums))
+
+
+def _jvp_transformation(fun: Callable) -> Transformation:
+    def transformation(args: tuple, fresh: bool) -> Any:
+        count = len(args) // 2
+        primals, tangents = args[:count], args[count:]
+        variables = _variables(fun, primals, tuple(range(count)), fresh)
+        outs, out_treedef = _node_leaves(fun(*variables.call_args))
+        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
+        tangent_nodes = [n for leaf in _node_leaves(tangents)[0] for n in leaf.nodes.flat]
+        if len(tangent_nodes) != len(variables.nodes):
+            raise ValueError(
+                f"`jvp` of `{_name(fun)}`: tangents must match primals in structure and shape, "
+                f"got {len(tangent_nodes)} tangent values for {len(variables.nodes)} primal values"
+            )
+        out_tangents = iter(jvp_nodes(out_nodes, variables.nodes, tangent_nodes))
+        tangent_leaves = [TracedArray(np.array([next(out_tangents) for _ in range(leaf.size)] + [None],
+                                               dtype=object)[:-1].reshape(leaf.shape)) for leaf in outs]
+        result = (tree.unflatten(out_treedef, outs), tree.unflatten(out_treedef, tangent_leaves))
+        return _substituted(result, variables.mapping)
+
+    return transformation
+
+
+def _check_pairs(kind: str, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"`{kind}` takes `primals` and `tangents` as tuples (one entry per argument)")
+    if len(primals) != len(tangents):
+        raise ValueError(f"`{kind}`: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(p) != np.shape(t) and not is_traced(p):
+            raise ValueError(f"`{kind}`: primal {i} has shape {np.shape(p)} but its tangent has shape {np.shape(t)}")
+    return tuple(primals), tuple(tangents)
+
+
+_jvp_cache: dict[Any, Transformed] = {}
+_vjp_cache: dict[Any, Transformed] = {}
+_jit_cache: dict[Any, Transformed] = {}
+
+
+def _cached(cache: dict, fun: Callable, make: Callable[[], Transformed]) -> Transformed:
+    # Keyed by the function object; a compiled kernel lives as long as the process.
+    key = fun
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make()
+    return found
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """`(fun(*primals), J @ tangents)`: the Jacobian-vector product in forward mode.
+
+    >>> import symgrad as sg
+    >>> sg.jvp(lambda x: x**3, (2.0,), (1.0,))
+    (8.0, 12.0)
+    """
+    primals, tangents = _check_pairs("jvp", primals, tangents)
+    transformed = _cached(_jvp_cache, fun, lambda: Transformed(
+        fun, _jvp_transformation(fun), "jvp", lambda params: ("out", "tangent"),
+        parameters=lambda names: [*names, *(f"t_{n}" for n in names)]))
+    return transformed(*primals, *tangents)
+
+
+def _vjp_transformation(fun: Callable) -> Transformation:
+    def transformation(args: tuple, fresh: bool) -> Any:
+        primals, cotangent = args[:-1], args[-1]
+        variables = _variables(fun, primals, tuple(range(len(primals))), fresh)
+        outs, _ = _node_leaves(fun(*variables.call_args))
+        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
+        ct_nodes = [n for leaf in _node_leaves(cotangent)[0] for n in leaf.nodes.flat]
+        if len(ct_nodes) != len(out_nodes):
+            shapes = [leaf.shape for leaf in outs]
+            raise ValueError(
+                f"`vjp` of `{_name(fun)}`: the cotangent must have the output's structure and shape "
+                f"{shapes[0] if len(shapes) == 1 else shapes}, got {len(ct_nodes)} values for {len(out_nodes)}"
+            )
+        grads = variables.unflatten(vjp_nodes(out_nodes, ct_nodes, variables.nodes))
+        return _substituted(tuple(grads), variables.mapping)
+
+    return transformation
+
+
+def vjp(fun: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """`(fun(*primals), vjp_fn)`; `vjp_fn(cotangent)` is `cotangent @ J`, one entry per primal.
+
+    The cotangent plays the part of `grad_outputs` in `torch.autograd.grad`.
+    `vjp_fn` is compiled (once per signature) and can be called many times.
+
+    >>> import numpy as np, symgrad as sg
+    >>> out, vjp_fn = sg.vjp(lambda x: x**2, np.array([1.0, 2.0]))
+    >>> vjp_fn(np.array([1.0, 10.0]))
+    (array([ 2., 40.]),)
+    """
+    if is_traced(primals):
+        out = fun(*primals)
+    else:
+        out = _cached(_jit_cache, fun, lambda: jit(fun))(*primals)
+    transformed = _cached(_vjp_cache, fun, lambda: Transformed(
+        fun, _vjp_transformation(fun), "vjp", lambda params: tuple(f"ct_{n}" for n in params),
+        parameters=lambda names: [*names, "cotangent"]))
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        return transformed(*primals, cotangent)
+
+    return out, vjp_fn

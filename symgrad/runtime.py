@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import threading
 from typing import Any
 
@@ -86,7 +87,12 @@ def _safe(name: str) -> str:
 
 
 _POINT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_int64)
+# Batches at least this long are split between the CPU's cores (ctypes
+# releases the GIL during the native call).
+PARALLEL_MIN_BATCH = 4096
+_CORES = max(1, min(os.cpu_count() or 1, 8))
 
 
 class Kernel:
@@ -136,12 +142,81 @@ class Kernel:
         self._point(buffer.ctypes.data, out.ctypes.data)
         return self._split(out)
 
+    def batch(self, args: list[Any], batched: list[bool], n: int) -> list[np.ndarray]:
+        """Evaluate `n` points at once in native code.
+
+        Args:
+            args: one value per input; a batched one has a leading axis of
+                length `n` before the declared shape, the others are shared.
+            batched: which inputs carry the batch axis.
+            n: the number of points.
+
+        Returns:
+            One array per output, of shape `(n, *output_shape)`.
+        """
+        if len(args) != len(self.input_shapes):
+            raise TypeError(
+                f"`{self.name}` takes {len(self.input_shapes)} arguments "
+                f"({', '.join(self.input_names)}), got {len(args)}"
+            )
+        in_ptrs, in_strides, keep = [], [], []
+        for name, shape, value, is_batched in zip(self.input_names, self.input_shapes, args, batched):
+            full = ((n,) + tuple(shape)) if is_batched else tuple(shape)
+            array = check_argument(name, full, value)
+            if any(s % 8 for s in array.strides):
+                array = np.ascontiguousarray(array)
+            keep.append(array)
+            inner = array.strides[1:] if is_batched else array.strides
+            in_ptrs.append(array.ctypes.data + _offsets(shape, inner))
+            in_strides.append(np.full(len(in_ptrs[-1]), array.strides[0] // 8 if is_batched else 0))
+        outs = [np.empty((n,) + tuple(shape)) for shape in self.output_shapes]
+        out_ptrs = [o.ctypes.data + _offsets(shape, o.strides[1:]) for shape, o in zip(self.output_shapes, outs)]
+        out_strides = [np.full(size, size) for size in self._out_sizes]
+        tables = [_concat(in_ptrs, np.uintp), _concat(in_strides, np.int64),
+                  _concat(out_ptrs, np.uintp), _concat(out_strides, np.int64)]
+        self._run_batch(tables, n)
+        return outs
+
+    def _run_batch(self, tables: list[np.ndarray], n: int) -> None:
+        in_ptrs, in_strides, out_ptrs, out_strides = tables
+        if n < PARALLEL_MIN_BATCH or _CORES == 1:
+            self._batch(in_ptrs.ctypes.data, in_strides.ctypes.data,
+                        out_ptrs.ctypes.data, out_strides.ctypes.data, n)
+            return
+        bounds = np.linspace(0, n, _CORES + 1).astype(np.int64)
+        chunks = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            chunk_in = in_ptrs + (start * in_strides * 8).astype(np.uintp)
+            chunk_out = out_ptrs + (start * out_strides * 8).astype(np.uintp)
+            chunks.append((chunk_in, chunk_out, int(stop - start)))
+        threads = [threading.Thread(target=self._batch, args=(ci.ctypes.data, in_strides.ctypes.data,
+                                                              co.ctypes.data, out_strides.ctypes.data, m))
+                   for ci, co, m in chunks[1:]]
+        for t in threads:
+            t.start()
+        ci, co, m = chunks[0]
+        self._batch(ci.ctypes.data, in_strides.ctypes.data, co.ctypes.data, out_strides.ctypes.data, m)
+        for t in threads:
+            t.join()
+
     def _split(self, out: np.ndarray) -> list[Any]:
         results, offset = [], 0
         for shape, size in zip(self.output_shapes, self._out_sizes):
             results.append(float(out[offset]) if shape == () else out[offset:offset + size].reshape(shape))
             offset += size
         return results
+
+
+def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """Byte offsets of the elements of an array of `shape` and `strides`, in C order."""
+    if not shape:
+        return np.zeros(1, dtype=np.uintp)
+    index = np.indices(shape).reshape(len(shape), -1)
+    return (index * np.asarray(strides, dtype=np.int64)[:, None]).sum(axis=0).astype(np.uintp)
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(1, dtype=dtype)
 
 
 def _rebuild_kernel(data: bytes, name: str, graph_from_bytes) -> Kernel:

@@ -157,9 +157,20 @@ def wrap(value: Any) -> TracedArray:
     """A TracedArray holding a node, a number or an array of them."""
     nodes = np.asarray(value, dtype=object)
     if nodes.size and not all(isinstance(n, Node) for n in nodes.flat):
-        nodes = np.frompyfunc(as_node, 1, 1)(nodes)
-        nodes = np.asarray(nodes, dtype=object)
+        nodes = np.asarray(np.frompyfunc(_element_node, 1, 1)(nodes), dtype=object)
     return TracedArray(nodes)
+
+
+def _element_node(x: Any) -> Node:
+    # `np.array([t0, t1])` of 0-d traced arrays makes an object array holding them.
+    if isinstance(x, TracedArray):
+        if x.shape != ():
+            raise TypeError(
+                "cannot build an array from traced arrays of shape "
+                f"{x.shape} with `np.array`; use `np.stack` or `np.concatenate`"
+            )
+        return x.nodes[()]
+    return as_node(x)
 
 
 def reduce(prim: Primitive, x: Any, axis=None, keepdims=False, initial=None) -> TracedArray:

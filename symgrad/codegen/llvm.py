@@ -2,11 +2,16 @@
 
 Two functions per graph:
 
-    void NAME(const double *in, double *out)                   one point
-    void NAME_batch(const double *in, double *out, int64 n)    n points, row after row
-
-`in` holds the inputs flattened in graph order (C order inside each array),
-`out` the outputs likewise. Each node is lowered once, in topological order,
+    void NAME(const double *in, double *out)
+        one point: `in` holds the inputs flattened in graph order (C order
+        inside each array), `out` the outputs likewise;
+    void NAME_batch(const double **in, const int64 *in_stride,
+                    double **out, const int64 *out_stride, int64 n)
+        n points: input scalar k of point i is `in[k][i * in_stride[k]]`
+        (a stride of 0 broadcasts one value to every point), and output
+        scalar k goes to `out[k][i * out_stride[k]]`. Any NumPy layout of
+        a batch maps onto this without copying.
+ Each node is lowered once, in topological order,
 by reading its primitive's `llvm` facet, or by lowering its `decompose`
 facet when it has no `llvm`. Emitted IR is deterministic.
 """
@@ -31,50 +36,60 @@ _FCMP = {">": "ogt", ">=": "oge", "<": "olt", "<=": "ole", "==": "oeq", "!=": "u
 def lower(graph: Graph, name: str) -> ir.Module:
     """The LLVM module of `graph`, with functions `name` and `name_batch`."""
     module = ir.Module(name=name)
-    point = _lower_point(module, graph, name)
-    _lower_batch(module, point, len(graph.inputs), len(graph.outputs))
+    _lower_point(module, graph, name)
+    _lower_batch(module, graph, name + "_batch")
     return module
 
 
-def _lower_point(module: ir.Module, graph: Graph, name: str) -> ir.Function:
+def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [DOUBLE_PTR, DOUBLE_PTR]), name)
-    fn.args[0].name, fn.args[1].name = "in", "out"
+    src, dst = fn.args
+    src.name, dst.name = "in", "out"
     for arg in fn.args:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    lowering = _Lowering(module, builder)
-    for i, symbol in enumerate(graph.inputs):
-        ptr = builder.gep(fn.args[0], [ir.Constant(I64, i)], inbounds=True)
-        lowering.values[symbol] = builder.load(ptr, name=f"in{i}")
-    results = lowering.lower_all(graph.outputs)
-    for i, value in enumerate(results):
-        ptr = builder.gep(fn.args[1], [ir.Constant(I64, i)], inbounds=True)
-        builder.store(value, ptr)
+    inputs = [builder.load(_element(builder, src, k), name=f"in{k}") for k in range(len(graph.inputs))]
+    results = _Lowering(module, builder).body(graph, inputs)
+    for k, value in enumerate(results):
+        builder.store(value, _element(builder, dst, k))
     builder.ret_void()
-    return fn
 
 
-def _lower_batch(module: ir.Module, point: ir.Function, n_in: int, n_out: int) -> None:
-    fn_type = ir.FunctionType(ir.VoidType(), [DOUBLE_PTR, DOUBLE_PTR, I64])
-    fn = ir.Function(module, fn_type, point.name + "_batch")
-    src, dst, n = fn.args
-    src.name, dst.name, n.name = "in", "out", "n"
+def _lower_batch(module: ir.Module, graph: Graph, name: str) -> None:
+    pointers = DOUBLE_PTR.as_pointer()
+    strides = I64.as_pointer()
+    fn_type = ir.FunctionType(ir.VoidType(), [pointers, strides, pointers, strides, I64])
+    fn = ir.Function(module, fn_type, name)
+    src, src_stride, dst, dst_stride, n = fn.args
+    for arg, arg_name in zip(fn.args, ("in", "in_stride", "out", "out_stride", "n")):
+        arg.name = arg_name
     entry = fn.append_basic_block("entry")
     loop = fn.append_basic_block("loop")
     done = fn.append_basic_block("done")
     builder = ir.IRBuilder(entry)
+    # Base pointers and strides are loop-invariant: read them once.
+    in_base = [builder.load(_element(builder, src, k)) for k in range(len(graph.inputs))]
+    in_step = [builder.load(_element(builder, src_stride, k)) for k in range(len(graph.inputs))]
+    out_base = [builder.load(_element(builder, dst, k)) for k in range(len(graph.outputs))]
+    out_step = [builder.load(_element(builder, dst_stride, k)) for k in range(len(graph.outputs))]
     builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
     builder.position_at_end(loop)
     i = builder.phi(I64, name="i")
     i.add_incoming(ir.Constant(I64, 0), entry)
-    row_in = builder.gep(src, [builder.mul(i, ir.Constant(I64, n_in))], inbounds=True)
-    row_out = builder.gep(dst, [builder.mul(i, ir.Constant(I64, n_out))], inbounds=True)
-    builder.call(point, [row_in, row_out])
+    inputs = [builder.load(builder.gep(base, [builder.mul(i, step)], inbounds=True))
+              for base, step in zip(in_base, in_step)]
+    results = _Lowering(module, builder).body(graph, inputs)
+    for value, base, step in zip(results, out_base, out_step):
+        builder.store(value, builder.gep(base, [builder.mul(i, step)], inbounds=True))
     following = builder.add(i, ir.Constant(I64, 1))
-    i.add_incoming(following, loop)
+    i.add_incoming(following, builder.block)
     builder.cbranch(builder.icmp_signed("<", following, n), loop, done)
     builder.position_at_end(done)
     builder.ret_void()
+
+
+def _element(builder: ir.IRBuilder, pointer: ir.Value, k: int) -> ir.Value:
+    return builder.gep(pointer, [ir.Constant(I64, k)], inbounds=True)
 
 
 class _Lowering:
@@ -84,6 +99,11 @@ class _Lowering:
         self.module = module
         self.builder = builder
         self.values: dict[Node, ir.Value] = {}
+
+    def body(self, graph: Graph, inputs: list[ir.Value]) -> list[ir.Value]:
+        """The output values of `graph`, given the values of its inputs."""
+        self.values.update(zip(graph.inputs, inputs))
+        return self.lower_all(graph.outputs)
 
     def lower_all(self, outputs) -> list[ir.Value]:
         for node in topological_order(outputs):
