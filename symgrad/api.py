@@ -71,6 +71,10 @@ class Transformed:
         self._parameters = parameters
         self._cache: dict[Any, _Compiled] = {}
         self._lock = threading.Lock()
+        # Native entry for calls with Python floats only (see Kernel.python_function).
+        self._fast: Callable | None = None
+        # Positional argument counts the signature accepts (checked once each).
+        self._counts_bound: set[int] = set()
         self.__name__ = f"{kind}({_name(fun)})" if kind != "jit" else _name(fun)
         self.__qualname__ = self.__name__
         self.__doc__ = getattr(fun, "__doc__", None)
@@ -88,6 +92,11 @@ class Transformed:
         return f"<symgrad {self.__name__}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(*args)
+            if result is not NotImplemented:
+                return result
         args = self._bind(args, kwargs)
         if is_traced(args):
             return self._transformation(args, False)
@@ -117,6 +126,8 @@ class Transformed:
 
     # -- internals --
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
+        if not kwargs and len(args) in self._counts_bound:
+            return args
         if self._signature is None:
             if kwargs:
                 raise TypeError(f"`{self.__name__}` takes positional arguments only")
@@ -130,6 +141,8 @@ class Transformed:
                 f"`{_name(self.fun)}`: keyword-only arguments ({', '.join(bound.kwargs)}) are not "
                 "supported by symgrad transformations; make them positional or close over them"
             )
+        if not kwargs:
+            self._counts_bound.add(len(args))
         return bound.args
 
     def _compiled(self, args: tuple, leaves: list[Any], treedef: Any) -> _Compiled:
@@ -186,8 +199,11 @@ class Transformed:
         nodes = inline_identities(nodes)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
-        return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
-                         out_is_node, out_static)
+        compiled = _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
+                             out_is_node, out_static)
+        if self._fast is None and _takes_and_returns_floats(args, compiled):
+            self._fast = compiled.kernel.python_function()
+        return compiled
 
     def _parameter_names(self, count: int) -> list[str]:
         if self._parameters is not None:
@@ -206,6 +222,17 @@ class Transformed:
                 elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
                     names.append(p.name)
         return names
+
+
+def _takes_and_returns_floats(args: tuple, compiled: _Compiled) -> bool:
+    """Whether the native float entry can stand for this signature: every argument a
+    Python float, the result a float or a flat tuple of floats."""
+    if not all(type(a) is float for a in args) or len(compiled.float_leaves) != len(args):
+        return False
+    if not all(compiled.out_is_node) or any(s != () for s in compiled.graph.output_shapes):
+        return False
+    treedef = compiled.out_treedef
+    return treedef is None or (treedef[0] is tuple and all(d is None for d in treedef[1]))
 
 
 def _name(fun: Callable) -> str:

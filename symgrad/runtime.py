@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from llvmlite import binding as llvm
 
-from .codegen.llvm import lower
+from .codegen.llvm import PYTHON_API, lower_batch, lower_point
 from .errors import CompileError
 from .ir import Graph
 
@@ -42,6 +42,8 @@ class _Engine:
         )
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
         self.modules: list[Any] = []
+        for name in PYTHON_API:
+            llvm.add_symbol(name, _python_symbol(name))
 
     def add(self, source: str, names: list[str]) -> dict[str, int]:
         """Compile LLVM IR text and return the addresses of the named functions."""
@@ -74,12 +76,19 @@ def _get_engine() -> _Engine:
     return _engine
 
 
-def compile_graph(graph: Graph, name: str = "kernel") -> dict[str, int]:
-    """Native addresses of `NAME` and `NAME_batch` for a graph (see codegen.llvm)."""
+def _python_symbol(name: str) -> int:
+    """The address of a function or object of the CPython C API in this process."""
+    return ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, name))
+
+
+def compile_module(module, names: list[str]) -> dict[str, int]:
+    """Native addresses of the named functions of an `llvmlite.ir.Module`."""
     with _lock:
-        symbol = f"{_safe(name)}_{next(_names)}"
-        source = str(lower(graph, symbol))
-        return _get_engine().add(source, [symbol, symbol + "_batch"])
+        return _get_engine().add(str(module), names)
+
+
+def unique_symbol(name: str) -> str:
+    return f"{_safe(name)}_{next(_names)}"
 
 
 def _safe(name: str) -> str:
@@ -113,10 +122,50 @@ class Kernel:
         self._n_in = sum(self._in_sizes)
         self._n_out = sum(self._out_sizes)
         assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
-        addresses = compile_graph(graph, name)
-        symbol = next(iter(addresses))
-        self._point = _POINT(addresses[symbol])
-        self._batch = _BATCH(addresses[symbol + "_batch"])
+        self._symbol = unique_symbol(name)
+        # Each entry is compiled on first use: a kernel called point by point
+        # never pays for its batch loop, and the other way round.
+        self._point_fn = None
+        self._batch_fn = None
+        self._python_fn = None
+
+    @property
+    def _point(self):
+        if self._point_fn is None:
+            self._compile_point()
+        return self._point_fn
+
+    @property
+    def _batch(self):
+        if self._batch_fn is None:
+            with _lock:
+                if self._batch_fn is None:
+                    module = lower_batch(self.graph, self._symbol + "_batch")
+                    address = _get_engine().add(str(module), [self._symbol + "_batch"])
+                    self._batch_fn = _BATCH(address[self._symbol + "_batch"])
+        return self._batch_fn
+
+    def _compile_point(self) -> None:
+        with _lock:
+            if self._point_fn is not None:
+                return
+            scalar = all(shape == () for shape in self.input_shapes + self.output_shapes)
+            module = lower_point(self.graph, self._symbol, python_entry=scalar)
+            names = [self._symbol] + ([self._symbol + "_py"] if scalar else [])
+            addresses = _get_engine().add(str(module), names)
+            if scalar:
+                self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
+            self._point_fn = _POINT(addresses[self._symbol])
+
+    def python_function(self):
+        """A builtin taking one Python float per input and returning float(s), or None.
+
+        Only kernels whose inputs and outputs are all scalars have one; for
+        arguments that are not exact floats it returns `NotImplemented`.
+        """
+        if self._point_fn is None:
+            self._compile_point()
+        return self._python_fn
 
     def __repr__(self) -> str:
         args = ", ".join(f"{n}: {s}" for n, s in zip(self.input_names, self.input_shapes))
@@ -205,6 +254,26 @@ class Kernel:
             results.append(float(out[offset]) if shape == () else out[offset:offset + size].reshape(shape))
             offset += size
         return results
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [("ml_name", ctypes.c_char_p), ("ml_meth", ctypes.c_void_p),
+                ("ml_flags", ctypes.c_int), ("ml_doc", ctypes.c_char_p)]
+
+
+_METH_FASTCALL = 0x0080
+_new_function = ctypes.pythonapi.PyCFunction_NewEx
+_new_function.restype = ctypes.py_object
+_new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
+# Method definitions must outlive their functions; kernels are never unloaded.
+_method_defs: list[_MethodDef] = []
+
+
+def _builtin_function(name: str, address: int):
+    """A builtin function object calling the METH_FASTCALL native code at `address`."""
+    method = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
+    _method_defs.append(method)
+    return _new_function(ctypes.addressof(method), None, None)
 
 
 def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:

@@ -17,10 +17,16 @@ from .ir import Node
 _NUMBER = (bool, int, float, complex, np.number, np.bool_)
 
 
-def is_leaf(x: Any) -> bool:
-    from .trace import TracedArray
+_LEAF_TYPES: tuple[type, ...] = ()
 
-    return isinstance(x, (TracedArray, Node, np.ndarray, *_NUMBER))
+
+def is_leaf(x: Any) -> bool:
+    global _LEAF_TYPES
+    if not _LEAF_TYPES:
+        from .trace import TracedArray  # trace imports this module
+
+        _LEAF_TYPES = (TracedArray, Node, np.ndarray, *_NUMBER)
+    return isinstance(x, _LEAF_TYPES)
 
 
 def flatten(tree: Any) -> tuple[list[Any], Any]:

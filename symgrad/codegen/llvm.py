@@ -33,12 +33,73 @@ DOUBLE_PTR = DOUBLE.as_pointer()
 _FCMP = {">": "ogt", ">=": "oge", "<": "olt", "<=": "ole", "==": "oeq", "!=": "une"}
 
 
-def lower(graph: Graph, name: str) -> ir.Module:
-    """The LLVM module of `graph`, with functions `name` and `name_batch`."""
+PYTHON_API = ("PyFloat_Type", "_Py_NotImplementedStruct", "PyFloat_AsDouble", "PyFloat_FromDouble",
+              "PyTuple_New", "PyTuple_SetItem", "Py_IncRef")
+
+
+def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Module:
+    """A module with the one-point function `name`.
+
+    With `python_entry`, also `name_py`: a CPython METH_FASTCALL function
+    taking one exact Python float per input and returning a float (or a
+    tuple of floats for several outputs); for any other arguments it
+    returns `NotImplemented`, so the caller can take the general path.
+    """
     module = ir.Module(name=name)
     _lower_point(module, graph, name)
-    _lower_batch(module, graph, name + "_batch")
+    if python_entry:
+        _lower_python_entry(module, graph, name + "_py")
     return module
+
+
+def lower_batch(graph: Graph, name: str) -> ir.Module:
+    """A module with the batch function `name` (see the module docstring)."""
+    module = ir.Module(name=name)
+    _lower_batch(module, graph, name)
+    return module
+
+
+def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
+    object_ptr = ir.IntType(8).as_pointer()
+    fn_type = ir.FunctionType(object_ptr, [object_ptr, object_ptr.as_pointer(), I64])
+    fn = ir.Function(module, fn_type, name)
+    _, args, nargs = fn.args
+    float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
+    not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
+    as_double = ir.Function(module, ir.FunctionType(DOUBLE, [object_ptr]), "PyFloat_AsDouble")
+    from_double = ir.Function(module, ir.FunctionType(object_ptr, [DOUBLE]), "PyFloat_FromDouble")
+    incref = ir.Function(module, ir.FunctionType(ir.VoidType(), [object_ptr]), "Py_IncRef")
+    entry = fn.append_basic_block("entry")
+    refuse = fn.append_basic_block("refuse")
+    builder = ir.IRBuilder(entry)
+    checked = builder.append_basic_block("arguments")
+    builder.cbranch(builder.icmp_signed("==", nargs, ir.Constant(I64, len(graph.inputs))), checked, refuse)
+    builder.position_at_end(checked)
+    objects = []
+    for k in range(len(graph.inputs)):
+        obj = builder.load(_element(builder, args, k))
+        # ob_type follows the 8-byte reference count in every PyObject.
+        type_slot = builder.bitcast(builder.gep(obj, [ir.Constant(I64, 8)]), object_ptr.as_pointer())
+        is_float = builder.icmp_unsigned("==", builder.load(type_slot), float_type)
+        following = builder.append_basic_block(f"argument{k}")
+        builder.cbranch(is_float, following, refuse)
+        builder.position_at_end(following)
+        objects.append(obj)
+    inputs = [builder.call(as_double, [obj]) for obj in objects]
+    results = _Lowering(module, builder).body(graph, inputs)
+    if len(results) == 1:
+        builder.ret(builder.call(from_double, results))
+    else:
+        new_tuple = ir.Function(module, ir.FunctionType(object_ptr, [I64]), "PyTuple_New")
+        set_item = ir.Function(module, ir.FunctionType(ir.IntType(32), [object_ptr, I64, object_ptr]),
+                               "PyTuple_SetItem")
+        result = builder.call(new_tuple, [ir.Constant(I64, len(results))])
+        for j, value in enumerate(results):
+            builder.call(set_item, [result, ir.Constant(I64, j), builder.call(from_double, [value])])
+        builder.ret(result)
+    builder.position_at_end(refuse)
+    builder.call(incref, [not_implemented])
+    builder.ret(not_implemented)
 
 
 def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:
