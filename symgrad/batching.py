@@ -16,7 +16,7 @@ import numpy as np
 
 from . import tree
 from .api import Transformed, _decorator, _name
-from .trace import TracedArray, is_traced, wrap
+from .trace import TracedArray, _context, is_traced, wrap
 
 Axes = int | None | Sequence[int | None]
 
@@ -42,7 +42,8 @@ class Batched:
 
     def __call__(self, *args: Any) -> Any:
         axes = self._axes(len(args))
-        if is_traced(args):
+        # Inside a trace `fun` may close over traced values, so it cannot run natively.
+        if is_traced(args) or getattr(_context, "functions", None):
             return self._unrolled(args, axes)
         n = self._batch_size(args, axes)
         rows = tuple(_row_example(self, i, a, ax) for i, (a, ax) in enumerate(zip(args, axes)))
