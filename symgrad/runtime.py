@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from llvmlite import binding as llvm
 
-from .codegen.llvm import PYTHON_API, lower_batch, lower_point
+from .codegen.llvm import PYTHON_API, lower_batch, lower_point, module_source
 from .errors import CompileError
 from .ir import Graph
 
@@ -84,7 +84,7 @@ def _python_symbol(name: str) -> int:
 def compile_module(module, names: list[str]) -> dict[str, int]:
     """Native addresses of the named functions of an `llvmlite.ir.Module`."""
     with _lock:
-        return _get_engine().add(str(module), names)
+        return _get_engine().add(module_source(module), names)
 
 
 def unique_symbol(name: str) -> str:
@@ -141,7 +141,7 @@ class Kernel:
             with _lock:
                 if self._batch_fn is None:
                     module = lower_batch(self.graph, self._symbol + "_batch")
-                    address = _get_engine().add(str(module), [self._symbol + "_batch"])
+                    address = _get_engine().add(module_source(module), [self._symbol + "_batch"])
                     self._batch_fn = _BATCH(address[self._symbol + "_batch"])
         return self._batch_fn
 
@@ -152,7 +152,7 @@ class Kernel:
             scalar = all(shape == () for shape in self.input_shapes + self.output_shapes)
             module = lower_point(self.graph, self._symbol, python_entry=scalar)
             names = [self._symbol] + ([self._symbol + "_py"] if scalar else [])
-            addresses = _get_engine().add(str(module), names)
+            addresses = _get_engine().add(module_source(module), names)
             if scalar:
                 self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
             self._point_fn = _POINT(addresses[self._symbol])
