@@ -141,7 +141,8 @@ def _operands(e: sp.Basic) -> list[sp.Basic]:
 
 def _from_one(e: sp.Basic, args: list[Node], symbols, P, symbol) -> Node:
     if e.is_Symbol:
-        return symbols.get(e.name) or symbol(e.name)
+        node = symbols.get(e.name)  # not `or`: a node has no truth value
+        return node if node is not None else symbol(e.name)
     if e is sp.true:
         return as_node(1.0)
     if e is sp.false:
