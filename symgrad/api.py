@@ -91,6 +91,14 @@ class Transformed:
     def __repr__(self) -> str:
         return f"<symgrad {self.__name__}>"
 
+    def __reduce__(self):
+        # Pickled as the call that made it; unpickling recompiles on first use.
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError(f"`{self.__name__}` cannot be pickled (only the public transformations can)")
+        factory, args, kwargs = recipe
+        return (_remake, (factory, args, kwargs))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
         if fast is not None and not kwargs:
@@ -224,6 +232,16 @@ class Transformed:
         return names
 
 
+def _remake(factory: Callable, args: tuple, kwargs: dict) -> Any:
+    return factory(*args, **kwargs)
+
+
+def _recorded(factory_name: str, transformed: Transformed, *args: Any, **kwargs: Any) -> Transformed:
+    """Remember how `transformed` was made, so that it can be pickled."""
+    transformed._recipe = (globals()[factory_name], args, kwargs)
+    return transformed
+
+
 def _takes_and_returns_floats(args: tuple, compiled: _Compiled) -> bool:
     """Whether the native float entry can stand for this signature: every argument a
     Python float, the result a float or a flat tuple of floats."""
@@ -232,7 +250,9 @@ def _takes_and_returns_floats(args: tuple, compiled: _Compiled) -> bool:
     if not all(compiled.out_is_node) or any(s != () for s in compiled.graph.output_shapes):
         return False
     treedef = compiled.out_treedef
-    return treedef is None or (treedef[0] is tuple and all(d is None for d in treedef[1]))
+    # The native entry returns a bare float for one output, so a 1-tuple stays on the general path.
+    return treedef is None or (treedef[0] is tuple and len(treedef[1]) > 1
+                               and all(d is None for d in treedef[1]))
 
 
 def _name(fun: Callable) -> str:
@@ -478,8 +498,9 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     >>> sg.grad(lambda x: 2 * x**2)(10.0)
     40.0
     """
-    return Transformed(fun, _gradient_transformation(fun, argnums, has_aux, False), "grad",
-                       _gradient_names(argnums, has_aux, False))
+    return _recorded("grad", Transformed(fun, _gradient_transformation(fun, argnums, has_aux, False), "grad",
+                                         _gradient_names(argnums, has_aux, False)),
+                     fun, argnums=argnums, has_aux=has_aux)
 
 
 @_decorator
@@ -490,8 +511,9 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     >>> sg.value_and_grad(lambda x: x**3)(2.0)
     (8.0, 12.0)
     """
-    return Transformed(fun, _gradient_transformation(fun, argnums, has_aux, True), "value_and_grad",
-                       _gradient_names(argnums, has_aux, True))
+    transformed = Transformed(fun, _gradient_transformation(fun, argnums, has_aux, True), "value_and_grad",
+                              _gradient_names(argnums, has_aux, True))
+    return _recorded("value_and_grad", transformed, fun, argnums=argnums, has_aux=has_aux)
 
 
 @_decorator
@@ -502,7 +524,7 @@ def jit(fun: Callable) -> Transformed:
     >>> sg.jit(lambda x, y: x * y + 1)(2.0, 3.0)
     7.0
     """
-    return Transformed(fun, lambda args, fresh: fun(*args), "jit")
+    return _recorded("jit", Transformed(fun, lambda args, fresh: fun(*args), "jit"), fun)
 
 
 # ----- Jacobians, Hessians, JVPs and VJPs -----
@@ -567,19 +589,22 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
     array([[2., 0.],
            [0., 4.]])
     """
-    return Transformed(fun, _jacobian_transformation(fun, argnums, "auto"), "jacobian", _jacobian_names(argnums))
+    transformed = Transformed(fun, _jacobian_transformation(fun, argnums, "auto"), "jacobian", _jacobian_names(argnums))
+    return _recorded("jacobian", transformed, fun, argnums=argnums)
 
 
 @_decorator
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
     """`jacobian` computed in forward mode (one JVP per input element)."""
-    return Transformed(fun, _jacobian_transformation(fun, argnums, "fwd"), "jacfwd", _jacobian_names(argnums))
+    transformed = Transformed(fun, _jacobian_transformation(fun, argnums, "fwd"), "jacfwd", _jacobian_names(argnums))
+    return _recorded("jacfwd", transformed, fun, argnums=argnums)
 
 
 @_decorator
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
     """`jacobian` computed in reverse mode (one VJP per output element)."""
-    return Transformed(fun, _jacobian_transformation(fun, argnums, "rev"), "jacrev", _jacobian_names(argnums))
+    transformed = Transformed(fun, _jacobian_transformation(fun, argnums, "rev"), "jacrev", _jacobian_names(argnums))
+    return _recorded("jacrev", transformed, fun, argnums=argnums)
 
 
 @_decorator
@@ -594,7 +619,7 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
     """
     inner = grad(fun, argnums)
     outer = _jacobian_transformation(inner, argnums, "fwd")
-    return Transformed(fun, outer, "hessian", _jacobian_names(argnums))
+    return _recorded("hessian", Transformed(fun, outer, "hessian", _jacobian_names(argnums)), fun, argnums=argnums)
 
 
 def _jvp_transformation(fun: Callable) -> Transformation:
@@ -664,13 +689,16 @@ def _vjp_transformation(fun: Callable) -> Transformation:
         variables = _variables(fun, primals, tuple(range(len(primals))), fresh)
         outs, _ = _node_leaves(fun(*variables.call_args))
         out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
-        ct_nodes = [n for leaf in _node_leaves(cotangent)[0] for n in leaf.nodes.flat]
-        if len(ct_nodes) != len(out_nodes):
-            shapes = [leaf.shape for leaf in outs]
+        ct_leaves = _node_leaves(cotangent)[0]
+        shapes = [leaf.shape for leaf in outs]
+        given = [leaf.shape for leaf in ct_leaves]
+        if given != shapes:
             raise ValueError(
                 f"`vjp` of `{_name(fun)}`: the cotangent must have the output's structure and shape "
-                f"{shapes[0] if len(shapes) == 1 else shapes}, got {len(ct_nodes)} values for {len(out_nodes)}"
+                f"{shapes[0] if len(shapes) == 1 else shapes}, got "
+                f"{given[0] if len(given) == 1 else given}"
             )
+        ct_nodes = [n for leaf in ct_leaves for n in leaf.nodes.flat]
         grads = variables.unflatten(vjp_nodes(out_nodes, ct_nodes, variables.nodes))
         return _substituted(tuple(grads), variables.mapping)
 

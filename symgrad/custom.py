@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -84,13 +85,21 @@ class _CustomRule:
         functools.update_wrapper(self, fun)
         self.fun = fun
         self._compiled = None
+        self._inside_rule = threading.local()
 
     def __call__(self, *args: Any) -> Any:
         if not is_traced(args):
             if self._compiled is None:
                 self._compiled = jit(self)
             return self._compiled(*args)
-        return self._traced_call(args)
+        if getattr(self._inside_rule, "depth", 0):
+            # The rule calls the function itself (JAX's usual pattern): the plain function.
+            return self.fun(*args)
+        self._inside_rule.depth = 1
+        try:
+            return self._traced_call(args)
+        finally:
+            self._inside_rule.depth = 0
 
     def _missing_rule(self, method: str) -> TypeError:
         name = _name(self.fun)

@@ -103,8 +103,9 @@ def _check(f, args, depth, order, modes, atol, rtol, eps, rng) -> None:
 
 
 def _as_tuple(cotangents: Any) -> tuple:
-    # `vjp_fn` returns one cotangent per primal; accept a bare one for a single primal.
-    return cotangents if isinstance(cotangents, tuple) else (cotangents,)
+    if not isinstance(cotangents, tuple):
+        raise AssertionError(f"`vjp_fn` must return a tuple (one cotangent per primal), got {cotangents!r}")
+    return cotangents
 
 
 def _random_like(x: Any, rng: np.random.Generator) -> Any:

@@ -67,9 +67,8 @@ class _Compiled:
 
 
 def _as_tuple(grads) -> tuple:
-    # TODO: drop once `grad(argnums=(0,))` returns a 1-tuple on every call, not only
-    # the first (see test_tutorials.py::test_gradient_with_one_element_argnums_tuple_is_a_tuple).
-    return grads if isinstance(grads, tuple) else (grads,)
+    assert isinstance(grads, tuple), grads
+    return grads
 
 
 def _partial(fn, i: int):
@@ -174,7 +173,6 @@ def test_special_points(name):
                                            err_msg=f"d {name}/d operand {j} at {special.args}")
 
 
-@pytest.mark.xfail(strict=True, reason="d(x**y)/dy at x = 0 is NaN (log(0) * 0); JAX gives 0")
 def test_pow_exponent_derivative_at_zero_base_is_zero():
     assert sg.grad(lambda x, y: x**y, argnums=1)(0.0, 3.0) == 0.0
 

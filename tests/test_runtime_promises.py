@@ -187,9 +187,6 @@ def test_a_pickled_symbolic_compile_gives_the_same_numbers_in_a_fresh_process():
     assert there == here
 
 
-@pytest.mark.xfail(
-    strict=True, reason="`Transformed` has no __reduce__: its transformation is a local closure"
-)
 def test_a_pickled_gradient_gives_the_same_numbers_in_a_fresh_process():
     w, x = _point(8)
     g = sg.grad(loss, argnums=(0, 1))

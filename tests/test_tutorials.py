@@ -32,8 +32,6 @@ def test_gradient_with_respect_to_two_arguments():
     assert g == (1.0, 2.0)
 
 
-@pytest.mark.xfail(strict=True, reason="the native all-float entry returns a bare float for a "
-                   "1-tuple result from the second call on (api._takes_and_returns_floats)")
 def test_gradient_with_one_element_argnums_tuple_is_a_tuple():
     df = sg.grad(lambda x, y: x * y, argnums=(0,))
     assert df(1.0, 2.0) == (2.0,)

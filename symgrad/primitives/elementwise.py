@@ -117,8 +117,9 @@ def _pow_simplify(x: Node, y: Node) -> Node | None:
 
 def _pow_partials(x: Node, y: Node):
     # d(x**y)/dx = y*x**(y-1); d(x**y)/dy = log(x)*x**y (only built when y varies).
+    # At x = 0, x**y is 0 (y > 0) and the limit of log(x)*x**y is 0: take log(1) there, as JAX does.
     dx = mul(y, power(x, sub(y, 1.0)))
-    dy = None if y.op is const_p else mul(log(x), power(x, y))
+    dy = None if y.op is const_p else mul(log(where(equal(x, 0.0), 1.0, x)), power(x, y))
     return dx, dy
 
 
