@@ -16,7 +16,7 @@ import numpy as np
 
 from . import tree
 from .api import Transformed, _decorator, _name
-from .trace import TracedArray, _context, is_traced, wrap
+from .trace import TracedArray, _context, fresh_tag, is_traced, symbol_array, wrap
 
 Axes = int | None | Sequence[int | None]
 
@@ -44,6 +44,9 @@ class Batched:
         axes = self._axes(len(args))
         # Inside a trace `fun` may close over traced values, so it cannot run natively.
         if is_traced(args) or getattr(_context, "functions", None):
+            mapped = [a for a, ax in zip(args, axes) if ax is not None]
+            if self.out_axes == 0 and mapped and not is_traced(mapped):
+                return self._row_map(args, axes)
             return self._unrolled(args, axes)
         n = self._batch_size(args, axes)
         rows = tuple(_row_example(self, i, a, ax) for i, (a, ax) in enumerate(zip(args, axes)))
@@ -98,6 +101,32 @@ class Batched:
             detail = ", ".join(f"argument {i} has size {s}" for i, s in sizes.items())
             raise ValueError(f"`vmap` got inconsistent sizes for the mapped axis: {detail}")
         return next(iter(sizes.values()))
+
+    def _row_map(self, args: tuple, axes: list[int | None]) -> Any:
+        """Map over concrete data inside a trace: a `RowMap`, which reduces to native loops."""
+        from .reduction import Dataset, RowMap
+
+        n = self._batch_size(args, axes)
+        names = self._row._parameter_names(len(args))
+        tag = fresh_tag()
+        columns, row_args = [], []
+        for name, arg, axis in zip(names, args, axes):
+            if axis is None:
+                row_args.append(arg)
+                continue
+            leaves, treedef = tree.flatten(arg)
+            paths = tree.leaf_paths(arg, f"{name}_i")
+            row_leaves = []
+            for path, leaf in zip(paths, leaves):
+                data = np.moveaxis(np.asarray(leaf, dtype=np.float64), axis, 0)
+                symbols = symbol_array(path, data.shape[1:], tag)
+                columns.append((np.ascontiguousarray(data.reshape(n, -1)), symbols.reshape(-1)))
+                row_leaves.append(TracedArray(symbols))
+            row_args.append(tree.unflatten(treedef, row_leaves))
+        out = self.fun(*row_args)
+        if not tree.is_leaf(out):
+            return self._unrolled(args, axes)
+        return RowMap(Dataset(columns, n), wrap(_nodes(out)), lambda: self._unrolled(args, axes))
 
     def _unrolled(self, args: tuple, axes: list[int | None]) -> Any:
         n = self._batch_size(args, axes)

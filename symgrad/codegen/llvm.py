@@ -35,6 +35,7 @@ from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, topological_order
 from ..primitives import const_p, symbol_p
 from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Power, Select
+from ..reduction import RowSum
 
 DOUBLE = ir.DoubleType()
 I64 = ir.IntType(64)
@@ -225,6 +226,18 @@ def _lower_batch(module: ir.Module, graph: Graph, name: str) -> None:
     builder.ret_void()
 
 
+def _vector_of(builder: ir.IRBuilder, elements: list[ir.Value], width: int) -> ir.Value:
+    """A vector of the elements (or one element repeated to fill `width` lanes)."""
+    if width == 1:
+        return elements[0]
+    if len(elements) == 1:
+        return _splat(builder, elements[0], width)
+    value = ir.Constant(ir.VectorType(DOUBLE, width), ir.Undefined)
+    for lane, element in enumerate(elements):
+        value = builder.insert_element(value, element, ir.Constant(I32, lane))
+    return value
+
+
 def _splat(builder: ir.IRBuilder, value: ir.Value, width: int) -> ir.Value:
     vector = ir.Constant(ir.VectorType(value.type, width), ir.Undefined)
     first = builder.insert_element(vector, value, ir.Constant(I32, 0))
@@ -269,10 +282,90 @@ class _Lowering:
         return self.lower_all(graph.outputs)
 
     def lower_all(self, outputs) -> list[ir.Value]:
-        for node in topological_order(outputs):
-            if node not in self.values:
+        order = topological_order(outputs)
+        for node in order:
+            if node in self.values:
+                continue
+            if isinstance(node.op.llvm, RowSum):
+                self._lower_row_sums(node.op.llvm.dataset, order)
+            else:
                 self.values[node] = self._lower(node)
         return [self.values[o] for o in outputs]
+
+    def _lower_row_sums(self, dataset, order: list[Node]) -> None:
+        """One loop over the rows of `dataset` for every row sum over it that can run now.
+
+        In one-point code the loop takes `VECTOR_WIDTH` rows at a time (lanes past
+        the last row add zero); in batch code, where the operands already fill the
+        lanes, it takes one row at a time, the same row in every lane.
+        """
+        b = self.builder
+        sums, binding = [], {}
+        for node in order:
+            if node in self.values or not isinstance(node.op.llvm, RowSum) or node.op.llvm.dataset is not dataset:
+                continue
+            pairs = list(zip(node.op.llvm.variables, node.args))
+            # A loop binds each variable once; a sum that binds one differently waits for another loop.
+            if all(a in self.values and binding.get(v, a) is a for v, a in pairs):
+                sums.append(node)
+                binding.update(pairs)
+        rows_per_step = VECTOR_WIDTH if self.width == 1 else 1
+        inner = _Lowering(self.module, b, max(self.width, rows_per_step))
+        for variable, operand in binding.items():
+            value = self.values[operand]
+            inner.values[variable] = value if inner.width == self.width else _splat(b, value, inner.width)
+        n = ir.Constant(I64, dataset.n)
+        before = b.block
+        loop = b.append_basic_block("rows")
+        after = b.append_basic_block("rows_done")
+        b.cbranch(ir.Constant(ir.IntType(1), dataset.n > 0), loop, after)
+        b.position_at_end(loop)
+        i = b.phi(I64, name="row")
+        i.add_incoming(ir.Constant(I64, 0), before)
+        accumulators = [b.phi(inner.type) for _ in sums]
+        for acc in accumulators:
+            acc.add_incoming(inner._constant(0.0), before)
+        if rows_per_step > 1:
+            index = b.add(_splat(b, i, rows_per_step),
+                          ir.Constant(ir.VectorType(I64, rows_per_step),
+                                      [ir.Constant(I64, k) for k in range(rows_per_step)]))
+            in_range = b.icmp_signed("<", index, _splat(b, n, rows_per_step))
+            index = b.select(in_range, index, _splat(b, ir.Constant(I64, dataset.n - 1), rows_per_step))
+            lanes = [b.extract_element(index, ir.Constant(I32, k)) for k in range(rows_per_step)]
+        else:
+            lanes = [i]
+        for data, symbols in dataset.columns:
+            base = b.inttoptr(ir.Constant(I64, data.ctypes.data), DOUBLE_PTR)
+            row_step, column_step = (s // 8 for s in data.strides)
+            for j, symbol in enumerate(symbols):
+                elements = [b.load(b.gep(base, [b.add(b.mul(lane, ir.Constant(I64, row_step)),
+                                                      ir.Constant(I64, j * column_step))], inbounds=True))
+                            for lane in lanes]
+                inner.values[symbol] = _vector_of(b, elements, inner.width)
+        terms = inner.lower_all([node.op.llvm.expression for node in sums])
+        if rows_per_step > 1:
+            zero = inner._constant(0.0)
+            terms = [b.select(in_range, term, zero) for term in terms]
+        totals = [b.fadd(acc, term) for acc, term in zip(accumulators, terms)]
+        following = b.add(i, ir.Constant(I64, rows_per_step))
+        body_end = b.block
+        for acc, total in zip(accumulators, totals):
+            acc.add_incoming(total, body_end)
+        i.add_incoming(following, body_end)
+        b.cbranch(b.icmp_signed("<", following, n), loop, after)
+        b.position_at_end(after)
+        results = []
+        for total in totals:
+            result = b.phi(inner.type)
+            result.add_incoming(inner._constant(0.0), before)
+            result.add_incoming(total, body_end)
+            results.append(result)
+        for node, result in zip(sums, results):
+            if rows_per_step > 1:
+                reduce = self._declare(f"llvm.vector.reduce.fadd.v{rows_per_step}f64", [DOUBLE, inner.type])
+                self.values[node] = b.call(reduce, [ir.Constant(DOUBLE, 0.0), result])
+            else:
+                self.values[node] = result
 
     def _lower(self, node: Node) -> ir.Value:
         op = node.op

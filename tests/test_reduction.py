@@ -1,0 +1,113 @@
+"""Reductions over data rows: `vmap` over concrete data inside a traced function, then sum/mean."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.reduction import UNROLL_LIMIT, RowMap
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(1003, 3))  # not a multiple of any vector width: the last block is partial
+Y = X @ np.array([1.0, -2.0, 0.5]) + 0.25 + 0.1 * RNG.normal(size=1003)
+W = np.array([0.3, -0.1, 0.2, 0.05])
+
+
+def squared_error(w, x, y):
+    return (x @ w[:3] + w[3] - y) ** 2
+
+
+def mean_loss(w):
+    return sg.vmap(squared_error, in_axes=(None, 0, 0))(w, X, Y).mean()
+
+
+def numpy_mean_loss(w):
+    return np.mean((X @ w[:3] + w[3] - Y) ** 2)
+
+
+def numpy_mean_grad(w):
+    r = X @ w[:3] + w[3] - Y
+    return np.concatenate([2 * (r[:, None] * X).mean(0), [2 * r.mean()]])
+
+
+def test_the_map_stays_a_row_expression_inside_a_trace():
+    seen = []
+    sg.jit(lambda w: seen.append(sg.vmap(squared_error, in_axes=(None, 0, 0))(w, X, Y)) or 0.0)(W)
+    assert isinstance(seen[0], RowMap) and seen[0].shape == (1003,)
+
+
+def test_value_and_gradient_of_a_mean_loss_match_numpy():
+    value, grad = sg.value_and_grad(mean_loss)(W)
+    assert value == pytest.approx(numpy_mean_loss(W), rel=1e-13)
+    np.testing.assert_allclose(grad, numpy_mean_grad(W), rtol=1e-12, atol=1e-14)
+
+
+def test_gradient_matches_central_differences():
+    eps = 1e-6
+    fd = [(numpy_mean_loss(W + eps * e) - numpy_mean_loss(W - eps * e)) / (2 * eps) for e in np.eye(4)]
+    np.testing.assert_allclose(sg.grad(mean_loss)(W), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_hessian_of_a_mean_loss_is_the_normal_matrix():
+    A = np.hstack([X, np.ones((len(X), 1))])
+    np.testing.assert_allclose(sg.hessian(mean_loss)(W), 2 * A.T @ A / len(X), rtol=1e-12, atol=1e-14)
+
+
+def test_reduction_kernel_inside_vmap_matches_point_calls():
+    grad = sg.grad(mean_loss)
+    points = RNG.normal(size=(5, 4))
+    np.testing.assert_allclose(sg.vmap(grad)(points), [grad(p) for p in points], rtol=1e-12)
+
+
+def test_sum_over_rows_of_vector_outputs_and_arithmetic_with_per_row_data():
+    weights = RNG.uniform(0.5, 2.0, size=len(X))
+
+    def weighted(w):
+        rows = sg.vmap(lambda w, x: x * w[:3], in_axes=(None, 0))(w, X)  # (1003, 3)
+        return (rows.sum(axis=0) ** 2).sum() + (sg.vmap(lambda w, x: x @ w[:3], in_axes=(None, 0))(w, X)
+                                               * weights).mean()
+
+    def by_hand(w):
+        return ((X * w[:3]).sum(0) ** 2).sum() + ((X @ w[:3]) * weights).mean()
+
+    assert sg.jit(weighted)(W) == pytest.approx(by_hand(W), rel=1e-12)
+    eps = 1e-6
+    fd = [(by_hand(W + eps * e) - by_hand(W - eps * e)) / (2 * eps) for e in np.eye(4)]
+    np.testing.assert_allclose(sg.grad(weighted)(W), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_formula_shows_the_sum_over_rows():
+    text = str(sg.jit(mean_loss).formula(W))
+    assert "Sum(" in text and "x[i, 0]" in text and "y[i]" in text and "(i, 0, 1002)" in text
+
+
+def test_interpreter_agrees_with_the_compiled_reduction():
+    from symgrad.evaluate import evaluate
+
+    graph = sg.grad(mean_loss).formula(W).graph
+    values = dict(zip(graph.inputs, W))
+    np.testing.assert_allclose(evaluate(list(graph.outputs), values), sg.grad(mean_loss)(W), rtol=1e-12)
+
+
+def test_where_in_a_reduction_does_not_leak_nan():
+    data = np.array([-1.0, 0.0, 4.0, 9.0, -2.0])
+
+    def f(a):
+        return sg.vmap(lambda a, x: sg.where(x > 0, a * np.sqrt(x), 0.0), in_axes=(None, 0))(a, data).sum()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sg.grad(f)(2.0) == 5.0
+
+
+def test_other_uses_of_a_large_map_are_refused_with_advice():
+    big = np.zeros((UNROLL_LIMIT + 1, 1))
+    with pytest.raises(TypeError, match=r"\.sum\(\)"):
+        sg.jit(lambda w: sg.vmap(lambda w, x: x[0] * w, in_axes=(None, 0))(w, big)[3])(1.0)
+
+
+def test_other_uses_of_a_small_map_unroll():
+    data = np.arange(4.0)
+    f = sg.jit(lambda w: sg.vmap(lambda w, x: x * w, in_axes=(None, 0))(w, data)[2])
+    assert f(3.0) == 6.0
