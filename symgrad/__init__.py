@@ -27,6 +27,7 @@ from .errors import TracingError as TracingError
 from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from .functions import *  # noqa: F403  (sin, cos, ..., where, stop_gradient: see functions.__all__)
 from .functions import __all__ as _functions
+from .graphviz import graphviz as graphviz
 from .printing import Formula as Formula
 from .printing import from_sympy as from_sympy
 from .symbolic import compile as compile  # noqa: A004  (the API's name)
@@ -66,7 +67,7 @@ def clear_caches() -> None:
 __all__ = [
     "CompileError", "Formula", "SymgradError", "TracingError", "Transformed",
     "UnsupportedPrimitiveError", "clear_caches", "compile", "custom_jvp", "custom_vjp", "diff",
-    "formula", "free_symbols", "from_sympy", "grad", "hessian", "jacfwd", "jacobian", "jacrev",
+    "formula", "free_symbols", "from_sympy", "grad", "graphviz", "hessian", "jacfwd", "jacobian", "jacrev",
     "jit", "jvp", "symbols", "value_and_grad", "vjp", "vmap",
     *_functions,
 ]
