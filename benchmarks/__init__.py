@@ -1,0 +1,1 @@
+"""symgrad's benchmark suite: `python benchmarks/run.py --help`."""
