@@ -10,6 +10,7 @@ crash the process.
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import os
 import threading
@@ -18,7 +19,16 @@ from typing import Any
 import numpy as np
 from llvmlite import binding as llvm
 
-from .codegen.llvm import PYTHON_API, lower_batch, lower_point, module_source
+from .codegen.llvm import (
+    PYTHON_API,
+    SHARED,
+    STRIDED,
+    UNIT,
+    VECTOR_WIDTH,
+    lower_batch,
+    lower_point,
+    module_source,
+)
 from .errors import CompileError
 from .ir import Graph
 
@@ -96,11 +106,11 @@ def _safe(name: str) -> str:
 
 
 _POINT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                          ctypes.c_int64)
-# Batches at least this long are split between the CPU's cores (ctypes
-# releases the GIL during the native call).
-PARALLEL_MIN_BATCH = 4096
+_BATCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+# A batch is split between the CPU's cores (ctypes releases the GIL during the
+# native call) when it holds at least this many operations (points x operations
+# per point): starting a thread costs some 50 us, about 10^6 vector operations.
+PARALLEL_MIN_WORK = 1_000_000
 _CORES = max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -123,10 +133,11 @@ class Kernel:
         self._n_out = sum(self._out_sizes)
         assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
         self._symbol = unique_symbol(name)
+        self._cost = max(1, sum(1 for n in graph.order() if n.args)) + self._n_in + self._n_out
         # Each entry is compiled on first use: a kernel called point by point
         # never pays for its batch loop, and the other way round.
         self._point_fn = None
-        self._batch_fn = None
+        self._batch_fns: dict[tuple[str, ...], Any] = {}
         self._python_fn = None
 
     @property
@@ -135,15 +146,18 @@ class Kernel:
             self._compile_point()
         return self._point_fn
 
-    @property
-    def _batch(self):
-        if self._batch_fn is None:
+    def _batch(self, layout: tuple[str, ...]):
+        """The batch function for an input layout, compiled on first use."""
+        fn = self._batch_fns.get(layout)
+        if fn is None:
             with _lock:
-                if self._batch_fn is None:
-                    module = lower_batch(self.graph, self._symbol + "_batch")
-                    address = _get_engine().add(module_source(module), [self._symbol + "_batch"])
-                    self._batch_fn = _BATCH(address[self._symbol + "_batch"])
-        return self._batch_fn
+                fn = self._batch_fns.get(layout)
+                if fn is None:
+                    name = f"{self._symbol}_batch{len(self._batch_fns)}"
+                    module = lower_batch(self.graph, name, layout)
+                    fn = _BATCH(_get_engine().add(module_source(module), [name])[name])
+                    self._batch_fns[layout] = fn
+        return fn
 
     def _compile_point(self) -> None:
         with _lock:
@@ -216,35 +230,38 @@ class Kernel:
                 array = np.ascontiguousarray(array)
             keep.append(array)
             inner = array.strides[1:] if is_batched else array.strides
-            in_ptrs.append(array.ctypes.data + _offsets(shape, inner))
-            in_strides.append(np.full(len(in_ptrs[-1]), array.strides[0] // 8 if is_batched else 0))
-        outs = [np.empty((n,) + tuple(shape)) for shape in self.output_shapes]
-        out_ptrs = [o.ctypes.data + _offsets(shape, o.strides[1:]) for shape, o in zip(self.output_shapes, outs)]
-        out_strides = [np.full(size, size) for size in self._out_sizes]
-        tables = [_concat(in_ptrs, np.uintp), _concat(in_strides, np.int64),
-                  _concat(out_ptrs, np.uintp), _concat(out_strides, np.int64)]
-        self._run_batch(tables, n)
-        return outs
+            in_ptrs.append(array.ctypes.data + _offsets(tuple(shape), inner))
+            step = array.strides[0] // 8 if is_batched else 0
+            in_strides.append((step, len(in_ptrs[-1])))
+        strides = np.repeat([s for s, _ in in_strides], [c for _, c in in_strides]).astype(np.int64)
+        kinds = {0: SHARED, 1: UNIT}
+        layout = tuple(kind for s, count in in_strides for kind in [kinds.get(s, STRIDED)] * count)
+        # Outputs are written point-contiguous per scalar (one row per output scalar) and
+        # returned as views with the batch axis first.
+        blocks = [np.empty((size, n)) for size in self._out_sizes]
+        out_ptrs = [b.ctypes.data + np.arange(len(b), dtype=np.uintp) * np.uintp(n * 8) for b in blocks]
+        self._run_batch(self._batch(layout), _concat(in_ptrs, np.uintp), strides,
+                        _concat(out_ptrs, np.uintp), n)
+        return [np.moveaxis(b.reshape(*shape, n), -1, 0) for b, shape in zip(blocks, self.output_shapes)]
 
-    def _run_batch(self, tables: list[np.ndarray], n: int) -> None:
-        in_ptrs, in_strides, out_ptrs, out_strides = tables
-        if n < PARALLEL_MIN_BATCH or _CORES == 1:
-            self._batch(in_ptrs.ctypes.data, in_strides.ctypes.data,
-                        out_ptrs.ctypes.data, out_strides.ctypes.data, n)
+    def _run_batch(self, fn, in_ptrs: np.ndarray, in_strides: np.ndarray, out_ptrs: np.ndarray, n: int) -> None:
+        if n * self._cost < PARALLEL_MIN_WORK or _CORES == 1 or n < 2 * _CORES:
+            fn(in_ptrs.ctypes.data, in_strides.ctypes.data, out_ptrs.ctypes.data, n)
             return
-        bounds = np.linspace(0, n, _CORES + 1).astype(np.int64)
-        chunks = []
+        # Chunks start on a multiple of the vector width, so unit-stride data stays aligned alike.
+        bounds = np.linspace(0, n, _CORES + 1).astype(np.int64) // VECTOR_WIDTH * VECTOR_WIDTH
+        bounds[-1] = n
+        calls = []
         for start, stop in zip(bounds[:-1], bounds[1:]):
             chunk_in = in_ptrs + (start * in_strides * 8).astype(np.uintp)
-            chunk_out = out_ptrs + (start * out_strides * 8).astype(np.uintp)
-            chunks.append((chunk_in, chunk_out, int(stop - start)))
-        threads = [threading.Thread(target=self._batch, args=(ci.ctypes.data, in_strides.ctypes.data,
-                                                              co.ctypes.data, out_strides.ctypes.data, m))
-                   for ci, co, m in chunks[1:]]
+            chunk_out = out_ptrs + np.uintp(start * 8)
+            calls.append((chunk_in, chunk_out, int(stop - start)))
+        threads = [threading.Thread(target=fn, args=(ci.ctypes.data, in_strides.ctypes.data, co.ctypes.data, m))
+                   for ci, co, m in calls[1:]]
         for t in threads:
             t.start()
-        ci, co, m = chunks[0]
-        self._batch(ci.ctypes.data, in_strides.ctypes.data, co.ctypes.data, out_strides.ctypes.data, m)
+        ci, co, m = calls[0]
+        fn(ci.ctypes.data, in_strides.ctypes.data, co.ctypes.data, m)
         for t in threads:
             t.join()
 
@@ -276,12 +293,15 @@ def _builtin_function(name: str, address: int):
     return _new_function(ctypes.addressof(method), None, None)
 
 
+@functools.lru_cache(maxsize=256)
 def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
     """Byte offsets of the elements of an array of `shape` and `strides`, in C order."""
     if not shape:
         return np.zeros(1, dtype=np.uintp)
     index = np.indices(shape).reshape(len(shape), -1)
-    return (index * np.asarray(strides, dtype=np.int64)[:, None]).sum(axis=0).astype(np.uintp)
+    offsets = (index * np.asarray(strides, dtype=np.int64)[:, None]).sum(axis=0).astype(np.uintp)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

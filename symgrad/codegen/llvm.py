@@ -5,17 +5,19 @@ Two functions per graph:
     void NAME(const double *in, double *out)
         one point: `in` holds the inputs flattened in graph order (C order
         inside each array), `out` the outputs likewise;
-    void NAME_batch(const double **in, const int64 *in_stride,
-                    double **out, const int64 *out_stride, int64 n)
+    void NAME_batch(const double **in, const int64 *in_stride, double **out, int64 n)
         n points: input scalar k of point i is `in[k][i * in_stride[k]]`
         (a stride of 0 broadcasts one value to every point), and output
-        scalar k goes to `out[k][i * out_stride[k]]`. Any NumPy layout of
-        a batch maps onto this without copying.
+        scalar k goes to `out[k][i]`. Any NumPy layout of the inputs maps
+        onto this without copying; each batch function is specialised to a
+        layout (which inputs are shared, unit-stride or strided), so that
+        unit-stride inputs and all outputs move as whole vectors.
 
 The batch function evaluates `VECTOR_WIDTH` points at once in LLVM vector
-types (the batch axis is the SIMD axis). Lane indices are clamped to
-n - 1, so a last, partial block recomputes the final point instead of
-needing a scalar tail loop (one body to compile, not two). Transcendental
+types (the batch axis is the SIMD axis). In a last, partial block the lanes
+past the end are masked (loads and stores) or clamped to the last point
+(strided loads), so no scalar tail loop is needed (one body to compile,
+not two). Transcendental
 functions go to glibc's vector math library (libmvec, documented at most
 4 ulp) unless strict math is set (`SYMGRAD_STRICT_MATH=1` or
 `set_strict_math(True)`), in which case each lane calls libm.
@@ -110,10 +112,14 @@ def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Modul
     return module
 
 
-def lower_batch(graph: Graph, name: str) -> ir.Module:
-    """A module with the batch function `name` (see the module docstring)."""
+def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None) -> ir.Module:
+    """A module with the batch function `name` (see the module docstring).
+
+    `layout` says, per input scalar, how it is laid out along the batch:
+    `"shared"` (stride 0), `"unit"` (stride 1) or `"strided"` (the default).
+    """
     module = ir.Module(name=name)
-    _lower_batch(module, graph, name)
+    _lower_batch(module, graph, name, layout or (STRIDED,) * len(graph.inputs))
     return module
 
 
@@ -174,51 +180,58 @@ def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:
     builder.ret_void()
 
 
-def _lower_batch(module: ir.Module, graph: Graph, name: str) -> None:
+SHARED, UNIT, STRIDED = "shared", "unit", "strided"
+
+
+def _lower_batch(module: ir.Module, graph: Graph, name: str, layout: tuple[str, ...]) -> None:
     pointers = DOUBLE_PTR.as_pointer()
-    strides = I64.as_pointer()
-    fn_type = ir.FunctionType(ir.VoidType(), [pointers, strides, pointers, strides, I64])
+    fn_type = ir.FunctionType(ir.VoidType(), [pointers, I64.as_pointer(), pointers, I64])
     fn = ir.Function(module, fn_type, name)
-    src, src_stride, dst, dst_stride, n = fn.args
-    for arg, arg_name in zip(fn.args, ("in", "in_stride", "out", "out_stride", "n")):
+    src, src_stride, dst, n = fn.args
+    for arg, arg_name in zip(fn.args, ("in", "in_stride", "out", "n")):
         arg.name = arg_name
     entry = fn.append_basic_block("entry")
     loop = fn.append_basic_block("loop")
     done = fn.append_basic_block("done")
     builder = ir.IRBuilder(entry)
-    # Base pointers and strides are loop-invariant: read them once.
+    width = VECTOR_WIDTH
+    vector = ir.VectorType(DOUBLE, width)
+    # Base pointers, strides and shared inputs are loop-invariant: read them once.
     in_base = [builder.load(_element(builder, src, k)) for k in range(len(graph.inputs))]
     in_step = [builder.load(_element(builder, src_stride, k)) for k in range(len(graph.inputs))]
     out_base = [builder.load(_element(builder, dst, k)) for k in range(len(graph.outputs))]
-    out_step = [builder.load(_element(builder, dst_stride, k)) for k in range(len(graph.outputs))]
+    shared = {k: _splat(builder, builder.load(in_base[k]), width)
+              for k, kind in enumerate(layout) if kind == SHARED}
     last = builder.sub(n, ir.Constant(I64, 1), name="last")
     builder.cbranch(builder.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
     builder.position_at_end(loop)
     i = builder.phi(I64, name="i")
     i.add_incoming(ir.Constant(I64, 0), entry)
-    width = VECTOR_WIDTH
-    vector = ir.VectorType(DOUBLE, width)
-    index_vector = ir.VectorType(I64, width)
-    lane_numbers = ir.Constant(index_vector, [ir.Constant(I64, lane) for lane in range(width)])
+    lane_numbers = ir.Constant(ir.VectorType(I64, width), [ir.Constant(I64, lane) for lane in range(width)])
     index = builder.add(_splat(builder, i, width), lane_numbers)
-    in_range = builder.icmp_signed("<", index, _splat(builder, n, width))
+    in_range = builder.icmp_signed("<", index, _splat(builder, n, width), name="in_range")
     index = builder.select(in_range, index, _splat(builder, last, width), name="lanes")
-    # Loads are scalar, one per lane: on CPUs with gather mitigations a vector
-    # gather costs ~3x more here (measured on Rosenbrock-100); scatters do not.
     lanes = [builder.extract_element(index, ir.Constant(I32, lane)) for lane in range(width)]
+    masked_load = _declare_masked(module, "load", width)
     inputs = []
-    for base, step in zip(in_base, in_step):
-        value = ir.Constant(vector, ir.Undefined)
-        for lane, position in enumerate(lanes):
-            element = builder.load(builder.gep(base, [builder.mul(position, step)], inbounds=True))
-            value = builder.insert_element(value, element, ir.Constant(I32, lane))
-        inputs.append(value)
+    for k, (base, step) in enumerate(zip(in_base, in_step)):
+        if layout[k] == SHARED:
+            inputs.append(shared[k])
+        elif layout[k] == UNIT:
+            block = builder.bitcast(builder.gep(base, [i], inbounds=True), vector.as_pointer())
+            inputs.append(builder.call(masked_load, [block, ir.Constant(I32, 8), in_range,
+                                                     ir.Constant(vector, [ir.Constant(DOUBLE, 0.0)] * width)]))
+        else:
+            # One scalar load per lane: on CPUs with gather mitigations a vector
+            # gather costs ~3x more (measured on Rosenbrock-100).
+            elements = [builder.load(builder.gep(base, [builder.mul(position, step)], inbounds=True))
+                        for position in lanes]
+            inputs.append(_vector_of(builder, elements, width))
     results = _Lowering(module, builder, width).body(graph, inputs)
-    scatter = _declare_scatter(module, width)
-    all_lanes = ir.Constant(ir.VectorType(ir.IntType(1), width), [ir.Constant(ir.IntType(1), 1)] * width)
-    for value, base, step in zip(results, out_base, out_step):
-        addresses = _addresses(builder, base, step, index, width)
-        builder.call(scatter, [value, addresses, ir.Constant(I32, 8), all_lanes])
+    masked_store = _declare_masked(module, "store", width)
+    for value, base in zip(results, out_base):
+        block = builder.bitcast(builder.gep(base, [i], inbounds=True), vector.as_pointer())
+        builder.call(masked_store, [value, block, ir.Constant(I32, 8), in_range])
     following = builder.add(i, ir.Constant(I64, width))
     i.add_incoming(following, builder.block)
     builder.cbranch(builder.icmp_signed("<", following, n), loop, done)
@@ -245,20 +258,19 @@ def _splat(builder: ir.IRBuilder, value: ir.Value, width: int) -> ir.Value:
     return builder.shuffle_vector(first, vector, mask)
 
 
-def _addresses(builder: ir.IRBuilder, base: ir.Value, step: ir.Value, index: ir.Value,
-               width: int) -> ir.Value:
-    """The vector of pointers `base + index * step` (in doubles)."""
-    offsets = builder.mul(index, _splat(builder, builder.mul(step, ir.Constant(I64, 8)), width))
-    start = _splat(builder, builder.ptrtoint(base, I64), width)
-    return builder.inttoptr(builder.add(start, offsets), ir.VectorType(DOUBLE_PTR, width))
-
-
-def _declare_scatter(module: ir.Module, width: int) -> ir.Function:
+def _declare_masked(module: ir.Module, kind: str, width: int) -> ir.Function:
+    """`llvm.masked.load` or `llvm.masked.store` of a vector of doubles."""
+    name = f"llvm.masked.{kind}.v{width}f64.p0"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
     vector = ir.VectorType(DOUBLE, width)
-    pointers = ir.VectorType(DOUBLE_PTR, width)
     mask = ir.VectorType(ir.IntType(1), width)
-    fn_type = ir.FunctionType(ir.VoidType(), [vector, pointers, I32, mask])
-    return ir.Function(module, fn_type, f"llvm.masked.scatter.v{width}f64.v{width}p0")
+    if kind == "load":
+        fn_type = ir.FunctionType(vector, [vector.as_pointer(), I32, mask, vector])
+    else:
+        fn_type = ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), I32, mask])
+    return ir.Function(module, fn_type, name)
 
 
 def _element(builder: ir.IRBuilder, pointer: ir.Value, k: int) -> ir.Value:
