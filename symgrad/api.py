@@ -550,15 +550,21 @@ def _jacobian_transformation(fun: Callable, argnums, mode: str) -> Transformatio
             rows = [vjp_nodes(out_nodes, _one_hot(m, k), variables.nodes) for k in range(m)]
         blocks, offset = [], 0
         for leaf in outs:
-            size = leaf.size
-            per_arg = variables.unflatten(rows[offset:offset + size], prefix=(size,))
-            per_arg = [tree.unflatten(tree.flatten(t)[1], [TracedArray(x.nodes.reshape(leaf.shape + x.shape[1:]))
-                                                           for x in tree.flatten(t)[0]]) for t in per_arg]
+            # The rows of this output, as one tree per variable argument with leaves of
+            # shape (output size, *argument leaf shape); then the output's shape in front.
+            per_arg = variables.unflatten(rows[offset:offset + leaf.size], prefix=(leaf.size,))
+            per_arg = [_map_leaves(lambda x, shape=leaf.shape: TracedArray(x.nodes.reshape(shape + x.shape[1:])), t)
+                       for t in per_arg]
             blocks.append(tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0])
-            offset += size
+            offset += leaf.size
         return _substituted(tree.unflatten(out_treedef, blocks), variables.mapping)
 
     return transformation
+
+
+def _map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:
+    leaves, treedef = tree.flatten(value)
+    return tree.unflatten(treedef, [fn(leaf) for leaf in leaves])
 
 
 def _one_hot(size: int, k: int) -> list[float]:

@@ -13,8 +13,8 @@ the size of the DAG instead of expanding it into a tree.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import sympy as sp
