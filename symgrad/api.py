@@ -361,7 +361,7 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
     for i in argnums:
         leaves, treedef = tree.flatten(args[i])
         new_leaves, shapes = [], []
-        for leaf in leaves:
+        for position, leaf in enumerate(leaves):
             if not isinstance(leaf, (TracedArray, Node)) and not _is_float(leaf):
                 kind = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
                 raise TypeError(
@@ -373,7 +373,8 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
             if fresh:
                 symbols = actual
             else:
-                symbols = symbol_array(f"_d{i}", actual.shape, tag)
+                # One name per leaf: equal names and tags would be one (hash-consed) symbol.
+                symbols = symbol_array(f"_d{i}_{position}", actual.shape, tag)
                 mapping.update(zip(symbols.flat, actual.flat))
             nodes.extend(symbols.flat)
             shapes.append(actual.shape)

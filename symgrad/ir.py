@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,25 +90,31 @@ def topological_order(outputs: Iterable[Node]) -> list[Node]:
     return order
 
 
-def substitute(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """The outputs with every node in `mapping` replaced by its image.
+def rewrite(outputs: Sequence[Node], rule: Callable[[Node, tuple[Node, ...]], Node | None]) -> list[Node]:
+    """The outputs rebuilt bottom-up, each node replaced by `rule(node, new_operands)` when that is not None.
 
-    Nodes are rebuilt through their primitive's `bind`, so the construction-time
-    simplifications apply again (a symbol replaced by a constant folds away).
+    Nodes the rule keeps are rebuilt through their primitive's `bind` when an
+    operand changed, so the construction-time simplifications apply again.
     """
-    if not mapping:
-        return list(outputs)
     image: dict[Node, Node] = {}
     for node in topological_order(outputs):
-        if node in mapping:
-            image[node] = mapping[node]
-        elif not node.args:
+        args = tuple(image[a] for a in node.args)
+        replaced = rule(node, args)
+        if replaced is not None:
+            image[node] = replaced
+        elif all(new is old for new, old in zip(args, node.args)):
             image[node] = node
         else:
-            args = tuple(image[a] for a in node.args)
-            same = all(new is old for new, old in zip(args, node.args))
-            image[node] = node if same else node.op.bind(*args)
+            image[node] = node.op.bind(*args)
     return [image[n] for n in outputs]
+
+
+def substitute(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
+    """The outputs with every node in `mapping` replaced by its image (a symbol by a
+    constant folds away)."""
+    if not mapping:
+        return list(outputs)
+    return rewrite(outputs, lambda node, args: mapping.get(node))
 
 
 def count_users(order: Sequence[Node]) -> dict[Node, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .ir import Node, topological_order
+from .ir import Node, rewrite
 from .primitives.registry import Identity
 
 
@@ -18,14 +18,4 @@ def inline_identities(outputs: Sequence[Node]) -> list[Node]:
     Such nodes matter only to differentiation; once a graph is final they are
     noise in formulas and kernels.
     """
-    image: dict[Node, Node] = {}
-    for node in topological_order(outputs):
-        if isinstance(node.op.llvm, Identity):
-            image[node] = image[node.args[0]]
-        elif not node.args:
-            image[node] = node
-        else:
-            args = tuple(image[a] for a in node.args)
-            same = all(new is old for new, old in zip(args, node.args))
-            image[node] = node if same else node.op.bind(*args)
-    return [image[o] for o in outputs]
+    return rewrite(outputs, lambda node, args: args[0] if isinstance(node.op.llvm, Identity) else None)

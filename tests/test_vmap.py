@@ -175,3 +175,16 @@ def test_vmap_over_constants_inside_grad_may_close_over_traced_values():
     rows = table * v[0] + v[1] ** 2
     expected = np.array([(2 * rows * table).sum(), (2 * rows * 2 * v[1]).sum()])
     np.testing.assert_allclose(sg.grad(f)(v), expected, rtol=1e-14, atol=0)
+
+
+def test_vmap_of_grad_with_an_unmapped_tuple_argument_keeps_its_leaves_apart():
+    f = lambda p, x: p[0] * p[1] * x[0]  # noqa: E731
+    d0, d1 = sg.vmap(sg.grad(f), in_axes=(None, 0))((2.0, 3.0), np.array([[1.0], [2.0]]))
+    np.testing.assert_array_equal(d0, [3.0, 6.0])
+    np.testing.assert_array_equal(d1, [2.0, 4.0])
+
+
+def test_nested_gradient_with_respect_to_a_tuple_argument():
+    f = lambda p: p[0] ** 2 * p[1]  # noqa: E731
+    outer = sg.grad(lambda p: sg.grad(f)(p)[0] + sg.grad(f)(p)[1])  # d/dp (2 p0 p1 + p0²)
+    assert outer((2.0, 3.0)) == (2 * 3.0 + 2 * 2.0, 2 * 2.0)
