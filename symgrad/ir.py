@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +72,14 @@ def _param_key(param: Any) -> Any:
     return param.hex() if isinstance(param, float) else param
 
 
-def topological_order(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs depend on, each once, operands before users."""
+def topological_order(outputs: Iterable[Node], stop: Container[Node] = ()) -> list[Node]:
+    """Every node the outputs depend on, each once, operands before users.
+
+    Nodes in `stop` are neither listed nor looked through (values known already).
+    """
     order: list[Node] = []
     seen: set[Node] = set()
-    stack: list[tuple[Node, bool]] = [(n, False) for n in reversed(list(outputs))]
+    stack: list[tuple[Node, bool]] = [(n, False) for n in reversed(list(outputs)) if n not in stop]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -86,7 +89,7 @@ def topological_order(outputs: Iterable[Node]) -> list[Node]:
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((a, False) for a in reversed(node.args) if a not in seen)
+        stack.extend((a, False) for a in reversed(node.args) if a not in seen and a not in stop)
     return order
 
 

@@ -194,3 +194,23 @@ def test_a_pickled_gradient_gives_the_same_numbers_in_a_fresh_process():
     payload = pickle.dumps(g)  # fails today: AttributeError, can't pickle local object
     there = _in_fresh_process(payload, f"f(np.array({w.tolist()}), np.array({x.tolist()}))")
     assert there == here
+
+
+def test_a_graph_larger_than_one_function_is_split_into_parts_with_the_same_results(monkeypatch):
+    from symgrad.codegen import llvm as codegen
+    from symgrad.evaluate import evaluate
+
+    def energy(p):
+        d = p[:, None, :] - p[None, :, :]
+        r2 = (d * d).sum(axis=2) + np.eye(len(p))
+        return (1.0 / r2).sum()
+
+    points = np.random.default_rng(5).uniform(0, 4, size=(6, 8, 3))
+    monkeypatch.setattr(codegen, "CHUNK_SIZE", 200)  # a few hundred operations: several parts
+    gradient = sg.grad(energy)
+    graph = gradient.formula(points[0]).graph
+    assert sum(1 for n in graph.order() if n.args) > 3 * 200
+    expected = [np.array(evaluate(list(graph.outputs), dict(zip(graph.inputs, p.ravel())))).reshape(8, 3)
+                for p in points]
+    np.testing.assert_allclose(gradient(points[0]), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(sg.vmap(gradient)(points), expected, rtol=1e-12)

@@ -44,6 +44,9 @@ I64 = ir.IntType(64)
 I32 = ir.IntType(32)
 DOUBLE_PTR = DOUBLE.as_pointer()
 
+# Operations per function: larger bodies are split into functions of this size.
+CHUNK_SIZE = 1500
+
 # Intrinsics LLVM lowers to vector instructions; the others become vector math calls.
 _VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.maximum", "llvm.minimum"}
 
@@ -289,12 +292,68 @@ class _Lowering:
         self.values: dict[Node, ir.Value] = {}
 
     def body(self, graph: Graph, inputs: list[ir.Value]) -> list[ir.Value]:
-        """The output values of `graph`, given the values of its inputs."""
+        """The output values of `graph`, given the values of its inputs.
+
+        A graph larger than `CHUNK_SIZE` operations is lowered as a sequence of
+        `noinline` functions of at most that size, called in order: LLVM's
+        instruction selection grows faster than linearly in the size of one
+        basic block (a 75k-operation gradient took 14 s in one block).
+        """
         self.values.update(zip(graph.inputs, inputs))
-        return self.lower_all(graph.outputs)
+        order = [n for n in topological_order(graph.outputs) if n.args and n not in self.values]
+        if len(order) <= CHUNK_SIZE:
+            return self.lower_all(graph.outputs)
+        return self._chunked(graph, order)
+
+    def _chunked(self, graph: Graph, order: list[Node]) -> list[ir.Value]:
+        b = self.builder
+        chunks = [order[k:k + CHUNK_SIZE] for k in range(0, len(order), CHUNK_SIZE)]
+        chunk_of = {node: k for k, chunk in enumerate(chunks) for node in chunk}
+        # Values a later chunk (or the caller) needs live in a scratch array.
+        slots: dict[Node, int] = {}
+        for node in graph.inputs:
+            slots.setdefault(node, len(slots))
+        for k, chunk in enumerate(chunks):
+            for node in chunk:
+                for a in node.args:
+                    if a.args and chunk_of.get(a, k) < k:
+                        slots.setdefault(a, len(slots))
+        for node in graph.outputs:
+            if node.args:
+                slots.setdefault(node, len(slots))
+        scratch = b.alloca(self.type, size=ir.Constant(I64, len(slots)), name="scratch")
+        for node in graph.inputs:
+            b.store(self.values[node], b.gep(scratch, [ir.Constant(I64, slots[node])], inbounds=True))
+        chunk_type = ir.FunctionType(ir.VoidType(), [self.type.as_pointer()])
+        for k, chunk in enumerate(chunks):
+            fn = ir.Function(self.module, chunk_type, f"{b.function.name}_part{k}")
+            fn.attributes.add("noinline")
+            fn.linkage = "internal"
+            inner = _Lowering(self.module, ir.IRBuilder(fn.append_basic_block("entry")), self.width)
+            area = fn.args[0]
+            members = set(chunk)
+            for node in chunk:
+                for a in node.args:
+                    if a in slots and a not in members and a not in inner.values:
+                        inner.values[a] = inner.builder.load(
+                            inner.builder.gep(area, [ir.Constant(I64, slots[a])], inbounds=True))
+            inner.lower_all(chunk)
+            for node in chunk:
+                if node in slots:
+                    inner.builder.store(inner.values[node],
+                                        inner.builder.gep(area, [ir.Constant(I64, slots[node])], inbounds=True))
+            inner.builder.ret_void()
+            b.call(fn, [scratch])
+        results = []
+        for node in graph.outputs:
+            if node in slots:
+                results.append(b.load(b.gep(scratch, [ir.Constant(I64, slots[node])], inbounds=True)))
+            else:
+                results.append(self.lower_all([node])[0])
+        return results
 
     def lower_all(self, outputs) -> list[ir.Value]:
-        order = topological_order(outputs)
+        order = topological_order(outputs, stop=self.values)
         for node in order:
             if node in self.values:
                 continue
