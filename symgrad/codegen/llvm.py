@@ -43,9 +43,13 @@ DOUBLE = ir.DoubleType()
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
 DOUBLE_PTR = DOUBLE.as_pointer()
+I8_PTR = ir.IntType(8).as_pointer()
 
 # Operations per function: larger bodies are split into functions of this size.
 CHUNK_SIZE = 1500
+# Row loops of reductions at least this long are split between threads (one per core).
+PARALLEL_MIN_ROWS = 16_384
+ROW_THREADS = max(1, min(os.cpu_count() or 1, 8))
 
 # Intrinsics LLVM lowers to vector instructions; the others become vector math calls.
 _VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.maximum", "llvm.minimum"}
@@ -242,6 +246,102 @@ def _lower_batch(module: ir.Module, graph: Graph, name: str, layout: tuple[str, 
     builder.ret_void()
 
 
+def _row_function(module: ir.Module, dataset, expressions: list[Node], variables: list[Node],
+                  name: str) -> ir.Function:
+    """`void name(const double *variables, int64 start, int64 end, double *sums)`: the row sums of
+    `expressions` over rows start..end-1, `VECTOR_WIDTH` rows at a time."""
+    fn_type = ir.FunctionType(ir.VoidType(), [DOUBLE_PTR, I64, I64, DOUBLE_PTR])
+    fn = ir.Function(module, fn_type, module.get_unique_name(name))
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    values, start, end, sums = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    inner = _Lowering(module, b, VECTOR_WIDTH)
+    for k, v in enumerate(variables):
+        inner.values[v] = _splat(b, b.load(b.gep(values, [ir.Constant(I64, k)], inbounds=True)), VECTOR_WIDTH)
+    totals = _row_loop(inner, dataset, expressions, start, end, VECTOR_WIDTH)
+    for j, total in enumerate(totals):
+        b.store(total, b.gep(sums, [ir.Constant(I64, j)], inbounds=True))
+    b.ret_void()
+    return fn
+
+
+def _row_worker(module: ir.Module, rows: ir.Function) -> ir.Function:
+    """`void *name(void *task)`: a thread's entry, calling `rows` with the four words of `task`."""
+    fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR]), rows.name + "_worker")
+    fn.linkage = "internal"
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    task = b.bitcast(fn.args[0], I64.as_pointer())
+    words = [b.load(b.gep(task, [ir.Constant(I64, k)], inbounds=True)) for k in range(4)]
+    b.call(rows, [b.inttoptr(words[0], DOUBLE_PTR), words[1], words[2], b.inttoptr(words[3], DOUBLE_PTR)])
+    b.ret(ir.Constant(I8_PTR, None))
+    return fn
+
+
+def _declare_c(module: ir.Module, name: str, result: ir.Type, operands: list[ir.Type]) -> ir.Function:
+    existing = module.globals.get(name)
+    return existing if existing is not None else ir.Function(module, ir.FunctionType(result, operands), name)
+
+
+def _row_loop(inner: _Lowering, dataset, expressions: list[Node], start: ir.Value, end: ir.Value,
+              rows_per_step: int) -> list[ir.Value]:
+    """Emit a loop over rows start..end-1 accumulating `expressions`; the sums (scalars when
+    `rows_per_step` > 1, else in `inner`'s type). `inner` holds the variables' values."""
+    b = inner.builder
+    before = b.block
+    loop = b.append_basic_block("rows")
+    after = b.append_basic_block("rows_done")
+    b.cbranch(b.icmp_signed("<", start, end), loop, after)
+    b.position_at_end(loop)
+    i = b.phi(I64, name="row")
+    i.add_incoming(start, before)
+    accumulators = [b.phi(inner.type) for _ in expressions]
+    for acc in accumulators:
+        acc.add_incoming(inner._constant(0.0), before)
+    if rows_per_step > 1:
+        steps = ir.Constant(ir.VectorType(I64, rows_per_step), [ir.Constant(I64, k) for k in range(rows_per_step)])
+        index = b.add(_splat(b, i, rows_per_step), steps)
+        in_range = b.icmp_signed("<", index, _splat(b, end, rows_per_step))
+        last = _splat(b, b.sub(end, ir.Constant(I64, 1)), rows_per_step)
+        index = b.select(in_range, index, last)
+        lanes = [b.extract_element(index, ir.Constant(I32, k)) for k in range(rows_per_step)]
+    else:
+        lanes = [i]
+    row_values = {}
+    for data, symbols in dataset.columns:
+        base = b.inttoptr(ir.Constant(I64, data.ctypes.data), DOUBLE_PTR)
+        row_step, column_step = (s // 8 for s in data.strides)
+        for j, symbol in enumerate(symbols):
+            elements = [b.load(b.gep(base, [b.add(b.mul(lane, ir.Constant(I64, row_step)),
+                                                  ir.Constant(I64, j * column_step))], inbounds=True))
+                        for lane in lanes]
+            row_values[symbol] = _vector_of(b, elements, inner.width)
+    # Row symbols change every iteration: lower the expressions afresh for this body.
+    body = _Lowering(inner.module, b, inner.width)
+    body.values = {**inner.values, **row_values}
+    terms = body.lower_all(expressions)
+    if rows_per_step > 1:
+        terms = [b.select(in_range, term, inner._constant(0.0)) for term in terms]
+    totals = [b.fadd(acc, term) for acc, term in zip(accumulators, terms)]
+    following = b.add(i, ir.Constant(I64, rows_per_step))
+    body_end = b.block
+    for acc, total in zip(accumulators, totals):
+        acc.add_incoming(total, body_end)
+    i.add_incoming(following, body_end)
+    b.cbranch(b.icmp_signed("<", following, end), loop, after)
+    b.position_at_end(after)
+    results = []
+    for total in totals:
+        result = b.phi(inner.type)
+        result.add_incoming(inner._constant(0.0), before)
+        result.add_incoming(total, body_end)
+        results.append(result)
+    if rows_per_step == 1:
+        return results
+    reduce = inner._declare(f"llvm.vector.reduce.fadd.v{rows_per_step}f64", [DOUBLE, inner.type])
+    return [b.call(reduce, [ir.Constant(DOUBLE, 0.0), r]) for r in results]
+
+
 def _vector_of(builder: ir.IRBuilder, elements: list[ir.Value], width: int) -> ir.Value:
     """A vector of the elements (or one element repeated to fill `width` lanes)."""
     if width == 1:
@@ -366,11 +466,12 @@ class _Lowering:
     def _lower_row_sums(self, dataset, order: list[Node]) -> None:
         """One loop over the rows of `dataset` for every row sum over it that can run now.
 
-        In one-point code the loop takes `VECTOR_WIDTH` rows at a time (lanes past
-        the last row add zero); in batch code, where the operands already fill the
-        lanes, it takes one row at a time, the same row in every lane.
+        In one-point code the loop is a function of its own that takes
+        `VECTOR_WIDTH` rows at a time (lanes past the end add zero); long loops
+        are split between `ROW_THREADS` threads. In batch code, where the
+        operands already fill the lanes, the loop is inline and takes one row
+        at a time, the same row in every lane.
         """
-        b = self.builder
         sums, binding = [], {}
         for node in order:
             if node in self.values or not isinstance(node.op.llvm, RowSum) or node.op.llvm.dataset is not dataset:
@@ -380,63 +481,55 @@ class _Lowering:
             if all(a in self.values and binding.get(v, a) is a for v, a in pairs):
                 sums.append(node)
                 binding.update(pairs)
-        rows_per_step = VECTOR_WIDTH if self.width == 1 else 1
-        inner = _Lowering(self.module, b, max(self.width, rows_per_step))
-        for variable, operand in binding.items():
-            value = self.values[operand]
-            inner.values[variable] = value if inner.width == self.width else _splat(b, value, inner.width)
-        n = ir.Constant(I64, dataset.n)
-        before = b.block
-        loop = b.append_basic_block("rows")
-        after = b.append_basic_block("rows_done")
-        b.cbranch(ir.Constant(ir.IntType(1), dataset.n > 0), loop, after)
-        b.position_at_end(loop)
-        i = b.phi(I64, name="row")
-        i.add_incoming(ir.Constant(I64, 0), before)
-        accumulators = [b.phi(inner.type) for _ in sums]
-        for acc in accumulators:
-            acc.add_incoming(inner._constant(0.0), before)
-        if rows_per_step > 1:
-            index = b.add(_splat(b, i, rows_per_step),
-                          ir.Constant(ir.VectorType(I64, rows_per_step),
-                                      [ir.Constant(I64, k) for k in range(rows_per_step)]))
-            in_range = b.icmp_signed("<", index, _splat(b, n, rows_per_step))
-            index = b.select(in_range, index, _splat(b, ir.Constant(I64, dataset.n - 1), rows_per_step))
-            lanes = [b.extract_element(index, ir.Constant(I32, k)) for k in range(rows_per_step)]
+        expressions = [node.op.llvm.expression for node in sums]
+        if self.width == 1:
+            totals = self._row_sums_in_threads(dataset, expressions, binding)
         else:
-            lanes = [i]
-        for data, symbols in dataset.columns:
-            base = b.inttoptr(ir.Constant(I64, data.ctypes.data), DOUBLE_PTR)
-            row_step, column_step = (s // 8 for s in data.strides)
-            for j, symbol in enumerate(symbols):
-                elements = [b.load(b.gep(base, [b.add(b.mul(lane, ir.Constant(I64, row_step)),
-                                                      ir.Constant(I64, j * column_step))], inbounds=True))
-                            for lane in lanes]
-                inner.values[symbol] = _vector_of(b, elements, inner.width)
-        terms = inner.lower_all([node.op.llvm.expression for node in sums])
-        if rows_per_step > 1:
-            zero = inner._constant(0.0)
-            terms = [b.select(in_range, term, zero) for term in terms]
-        totals = [b.fadd(acc, term) for acc, term in zip(accumulators, terms)]
-        following = b.add(i, ir.Constant(I64, rows_per_step))
-        body_end = b.block
-        for acc, total in zip(accumulators, totals):
-            acc.add_incoming(total, body_end)
-        i.add_incoming(following, body_end)
-        b.cbranch(b.icmp_signed("<", following, n), loop, after)
-        b.position_at_end(after)
-        results = []
-        for total in totals:
-            result = b.phi(inner.type)
-            result.add_incoming(inner._constant(0.0), before)
-            result.add_incoming(total, body_end)
-            results.append(result)
-        for node, result in zip(sums, results):
-            if rows_per_step > 1:
-                reduce = self._declare(f"llvm.vector.reduce.fadd.v{rows_per_step}f64", [DOUBLE, inner.type])
-                self.values[node] = b.call(reduce, [ir.Constant(DOUBLE, 0.0), result])
-            else:
-                self.values[node] = result
+            inner = _Lowering(self.module, self.builder, self.width)
+            inner.values.update((v, self.values[a]) for v, a in binding.items())
+            totals = _row_loop(inner, dataset, expressions, ir.Constant(I64, 0), ir.Constant(I64, dataset.n), 1)
+        self.values.update(zip(sums, totals))
+
+    def _row_sums_in_threads(self, dataset, expressions: list[Node], binding: dict[Node, Node]) -> list[ir.Value]:
+        b = self.builder
+        variables = list(binding)
+        rows = _row_function(self.module, dataset, expressions, variables, f"{b.function.name}_rows")
+        values = b.alloca(DOUBLE, size=ir.Constant(I64, max(1, len(variables))), name="variables")
+        for k, v in enumerate(variables):
+            b.store(self.values[binding[v]], b.gep(values, [ir.Constant(I64, k)], inbounds=True))
+        threads = ROW_THREADS if dataset.n >= PARALLEL_MIN_ROWS else 1
+        bounds = [min(dataset.n, -(-dataset.n * t // threads // VECTOR_WIDTH) * VECTOR_WIDTH) for t in range(threads)]
+        bounds.append(dataset.n)
+        count = len(expressions)
+        partial = b.alloca(DOUBLE, size=ir.Constant(I64, threads * count), name="partial_sums")
+        part = [b.gep(partial, [ir.Constant(I64, t * count)], inbounds=True) for t in range(threads)]
+        span = [(ir.Constant(I64, bounds[t]), ir.Constant(I64, bounds[t + 1])) for t in range(threads)]
+        started = []
+        if threads > 1:
+            worker = _row_worker(self.module, rows)
+            create = _declare_c(self.module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
+            for t in range(1, threads):
+                task = b.alloca(I64, size=ir.Constant(I64, 4))
+                for k, value in enumerate([b.ptrtoint(values, I64), span[t][0], span[t][1], b.ptrtoint(part[t], I64)]):
+                    b.store(value, b.gep(task, [ir.Constant(I64, k)], inbounds=True))
+                handle = b.alloca(I64)
+                code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
+                started.append((t, handle, code))
+        b.call(rows, [values, *span[0], part[0]])
+        join = _declare_c(self.module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
+        for t, handle, code in started:
+            with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (joined, failed):
+                with joined:
+                    b.call(join, [b.load(handle), ir.Constant(I8_PTR.as_pointer(), None)])
+                with failed:  # no thread to be had: this thread does that part too
+                    b.call(rows, [values, *span[t], part[t]])
+        totals = []
+        for j in range(count):
+            total = b.load(b.gep(part[0], [ir.Constant(I64, j)], inbounds=True))
+            for t in range(1, threads):
+                total = b.fadd(total, b.load(b.gep(part[t], [ir.Constant(I64, j)], inbounds=True)))
+            totals.append(total)
+        return totals
 
     def _lower(self, node: Node) -> ir.Value:
         op = node.op
