@@ -209,8 +209,8 @@ class Transformed:
                       tuple(output_names), tuple(output_shapes))
         compiled = _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
                              out_is_node, out_static)
-        if self._fast is None and _takes_and_returns_floats(args, compiled):
-            self._fast = compiled.kernel.python_function()
+        if self._fast is None:
+            self._fast = _native_entry(args, compiled)
         return compiled
 
     def _parameter_names(self, count: int) -> list[str]:
@@ -242,17 +242,39 @@ def _recorded(factory_name: str, transformed: Transformed, *args: Any, **kwargs:
     return transformed
 
 
-def _takes_and_returns_floats(args: tuple, compiled: _Compiled) -> bool:
-    """Whether the native float entry can stand for this signature: every argument a
-    Python float, the result a float or a flat tuple of floats."""
-    if not all(type(a) is float for a in args) or len(compiled.float_leaves) != len(args):
-        return False
-    if not all(compiled.out_is_node) or any(s != () for s in compiled.graph.output_shapes):
-        return False
+def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
+    """A call taking the native path for this signature, when it has one.
+
+    That is when every argument is a Python float or a float64 array, and the
+    result is one array or float, or a flat tuple of floats. It returns
+    `NotImplemented` for other arguments (the general path then runs).
+    """
+    if len(compiled.float_leaves) != len(args) or not all(
+        type(a) is float or (type(a) is np.ndarray and a.dtype == np.float64) for a in args
+    ):
+        return None
+    shapes = compiled.graph.output_shapes
     treedef = compiled.out_treedef
-    # The native entry returns a bare float for one output, so a 1-tuple stays on the general path.
-    return treedef is None or (treedef[0] is tuple and len(treedef[1]) > 1
-                               and all(d is None for d in treedef[1]))
+    if not all(compiled.out_is_node):
+        return None
+    native = compiled.kernel.python_function()
+    if all(type(a) is float for a in args) and all(s == () for s in shapes):
+        # The native entry returns a bare float for one output, so a 1-tuple stays on the general path.
+        flat_tuple = treedef is not None and treedef[0] is tuple and len(treedef[1]) > 1 \
+            and all(d is None for d in treedef[1])
+        return native if treedef is None or flat_tuple else None
+    if treedef is not None:
+        return None
+    shape = shapes[0]
+    empty = np.empty
+
+    def call(*args: Any) -> Any:
+        out = empty(shape)
+        if native(*args, out) is None:
+            return out if shape else float(out)
+        return NotImplemented
+
+    return call
 
 
 def _name(fun: Callable) -> str:

@@ -163,19 +163,19 @@ class Kernel:
         with _lock:
             if self._point_fn is not None:
                 return
-            scalar = all(shape == () for shape in self.input_shapes + self.output_shapes)
-            module = lower_point(self.graph, self._symbol, python_entry=scalar)
-            names = [self._symbol] + ([self._symbol + "_py"] if scalar else [])
-            addresses = _get_engine().add(module_source(module), names)
-            if scalar:
-                self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
+            numpy_objects = {"ndarray_type": id(np.ndarray), "float64": id(np.dtype(np.float64))}
+            module = lower_point(self.graph, self._symbol, python_entry=numpy_objects)
+            addresses = _get_engine().add(module_source(module), [self._symbol, self._symbol + "_py"])
+            self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
             self._point_fn = _POINT(addresses[self._symbol])
 
     def python_function(self):
-        """A builtin taking one Python float per input and returning float(s), or None.
+        """The native CPython entry of the kernel (see `codegen.llvm.lower_point`).
 
-        Only kernels whose inputs and outputs are all scalars have one; for
-        arguments that are not exact floats it returns `NotImplemented`.
+        For all-scalar kernels it takes one Python float per input and returns
+        float(s); otherwise it takes floats and C-contiguous float64 arrays and
+        a last output array to fill. It returns `NotImplemented` for arguments
+        it does not take.
         """
         if self._point_fn is None:
             self._compile_point()

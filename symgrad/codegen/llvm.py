@@ -28,6 +28,7 @@ facet when it has no `llvm`. Emitted IR is deterministic.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -100,22 +101,27 @@ def module_source(module: ir.Module) -> str:
                      f'"prefer-vector-width"="{width}" }}\n')
 
 
-PYTHON_API = ("PyFloat_Type", "_Py_NotImplementedStruct", "PyFloat_AsDouble", "PyFloat_FromDouble",
-              "PyTuple_New", "PyTuple_SetItem", "Py_IncRef")
+PYTHON_API = ("PyFloat_Type", "_Py_NotImplementedStruct", "_Py_NoneStruct", "PyFloat_AsDouble",
+              "PyFloat_FromDouble", "PyTuple_New", "PyTuple_SetItem", "Py_IncRef")
 
 
-def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Module:
-    """A module with the one-point function `name`.
+def lower_point(graph: Graph, name: str, python_entry: dict | None = None) -> ir.Module:
+    """A module with the one-point function `name`, and, with `python_entry`, `name_py`.
 
-    With `python_entry`, also `name_py`: a CPython METH_FASTCALL function
-    taking one exact Python float per input and returning a float (or a
-    tuple of floats for several outputs); for any other arguments it
-    returns `NotImplemented`, so the caller can take the general path.
+    `name_py` is a CPython METH_FASTCALL function: one argument per input
+    (an exact Python float for a scalar, a C-contiguous float64 NumPy array
+    of the declared shape otherwise) and, when any input or output is an
+    array, a last argument: the output array (float64, C-contiguous, all
+    outputs flattened in order). It returns the float (or a tuple of floats)
+    for all-scalar graphs, None after filling the output array otherwise, and
+    `NotImplemented` for any argument it does not take, so that the caller
+    can take the general path. `python_entry` gives the addresses of
+    `numpy.ndarray` and of the float64 dtype (`ndarray_type`, `float64`).
     """
     module = ir.Module(name=name)
     _lower_point(module, graph, name)
-    if python_entry:
-        _lower_python_entry(module, graph, name + "_py")
+    if python_entry is not None:
+        _lower_python_entry(module, graph, name + "_py", **python_entry)
     return module
 
 
@@ -130,47 +136,82 @@ def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None) 
     return module
 
 
-def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
-    object_ptr = ir.IntType(8).as_pointer()
+# Offsets in NumPy's PyArrayObject (part of its ABI, the same in NumPy 1 and 2).
+_ARRAY_DATA, _ARRAY_NDIM, _ARRAY_DIMS, _ARRAY_DESCR, _ARRAY_FLAGS = 16, 24, 32, 56, 64
+_C_CONTIGUOUS_AND_ALIGNED = 0x0001 | 0x0100
+
+
+def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type: int, float64: int) -> None:
+    object_ptr = I8_PTR
     fn_type = ir.FunctionType(object_ptr, [object_ptr, object_ptr.as_pointer(), I64])
     fn = ir.Function(module, fn_type, name)
     _, args, nargs = fn.args
     float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
     not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
-    as_double = ir.Function(module, ir.FunctionType(DOUBLE, [object_ptr]), "PyFloat_AsDouble")
-    from_double = ir.Function(module, ir.FunctionType(object_ptr, [DOUBLE]), "PyFloat_FromDouble")
-    incref = ir.Function(module, ir.FunctionType(ir.VoidType(), [object_ptr]), "Py_IncRef")
-    entry = fn.append_basic_block("entry")
+    none = ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
+    as_double = _declare_c(module, "PyFloat_AsDouble", DOUBLE, [object_ptr])
+    from_double = _declare_c(module, "PyFloat_FromDouble", object_ptr, [DOUBLE])
+    incref = _declare_c(module, "Py_IncRef", ir.VoidType(), [object_ptr])
+    scalar = all(shape == () for shape in graph.input_shapes + graph.output_shapes)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
     refuse = fn.append_basic_block("refuse")
-    builder = ir.IRBuilder(entry)
-    checked = builder.append_basic_block("arguments")
-    builder.cbranch(builder.icmp_signed("==", nargs, ir.Constant(I64, len(graph.inputs))), checked, refuse)
-    builder.position_at_end(checked)
-    objects = []
-    for k in range(len(graph.inputs)):
-        obj = builder.load(_element(builder, args, k))
+
+    def field(obj, offset, kind):
+        return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), kind.as_pointer()))
+
+    def require(condition):
+        following = b.append_basic_block("checked")
+        b.cbranch(condition, following, refuse)
+        b.position_at_end(following)
+
+    def array_data(obj, shape):
         # ob_type follows the 8-byte reference count in every PyObject.
-        type_slot = builder.bitcast(builder.gep(obj, [ir.Constant(I64, 8)]), object_ptr.as_pointer())
-        is_float = builder.icmp_unsigned("==", builder.load(type_slot), float_type)
-        following = builder.append_basic_block(f"argument{k}")
-        builder.cbranch(is_float, following, refuse)
-        builder.position_at_end(following)
-        objects.append(obj)
-    inputs = [builder.call(as_double, [obj]) for obj in objects]
-    results = _Lowering(module, builder).body(graph, inputs)
-    if len(results) == 1:
-        builder.ret(builder.call(from_double, results))
+        require(b.icmp_unsigned("==", b.ptrtoint(field(obj, 8, object_ptr), I64), ir.Constant(I64, ndarray_type)))
+        require(b.icmp_unsigned("==", b.ptrtoint(field(obj, _ARRAY_DESCR, object_ptr), I64), ir.Constant(I64, float64)))
+        require(b.icmp_signed("==", field(obj, _ARRAY_NDIM, I32), ir.Constant(I32, len(shape))))
+        flags = b.and_(field(obj, _ARRAY_FLAGS, I32), ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED))
+        require(b.icmp_signed("==", flags, ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED)))
+        dims = field(obj, _ARRAY_DIMS, I64.as_pointer())
+        for axis, size in enumerate(shape):
+            require(b.icmp_signed("==", b.load(_element(b, dims, axis)), ir.Constant(I64, size)))
+        return field(obj, _ARRAY_DATA, DOUBLE_PTR)
+
+    count = len(graph.input_shapes) + (0 if scalar else 1)
+    require(b.icmp_signed("==", nargs, ir.Constant(I64, count)))
+    objects = [b.load(_element(b, args, k)) for k in range(count)]
+    inputs = []
+    for obj, shape in zip(objects, graph.input_shapes):
+        if shape == ():
+            require(b.icmp_unsigned("==", field(obj, 8, object_ptr), float_type))
+            inputs.append(obj)
+        else:
+            inputs.append(array_data(obj, shape))
+    out_shape = graph.output_shapes[0] if len(graph.output_shapes) == 1 else (len(graph.outputs),)
+    out = None if scalar else array_data(objects[-1], out_shape)
+    values = []
+    for value, shape in zip(inputs, graph.input_shapes):
+        if shape == ():
+            values.append(b.call(as_double, [value]))
+        else:
+            values.extend(b.load(_element(b, value, k)) for k in range(math.prod(shape)))
+    results = _Lowering(module, b).body(graph, values)
+    if out is not None:
+        for k, value in enumerate(results):
+            b.store(value, _element(b, out, k))
+        b.call(incref, [none])
+        b.ret(none)
+    elif len(results) == 1:
+        b.ret(b.call(from_double, results))
     else:
-        new_tuple = ir.Function(module, ir.FunctionType(object_ptr, [I64]), "PyTuple_New")
-        set_item = ir.Function(module, ir.FunctionType(ir.IntType(32), [object_ptr, I64, object_ptr]),
-                               "PyTuple_SetItem")
-        result = builder.call(new_tuple, [ir.Constant(I64, len(results))])
+        new_tuple = _declare_c(module, "PyTuple_New", object_ptr, [I64])
+        set_item = _declare_c(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
+        result = b.call(new_tuple, [ir.Constant(I64, len(results))])
         for j, value in enumerate(results):
-            builder.call(set_item, [result, ir.Constant(I64, j), builder.call(from_double, [value])])
-        builder.ret(result)
-    builder.position_at_end(refuse)
-    builder.call(incref, [not_implemented])
-    builder.ret(not_implemented)
+            b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
+        b.ret(result)
+    b.position_at_end(refuse)
+    b.call(incref, [not_implemented])
+    b.ret(not_implemented)
 
 
 def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:
