@@ -188,27 +188,36 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type
             inputs.append(array_data(obj, shape))
     out_shape = graph.output_shapes[0] if len(graph.output_shapes) == 1 else (len(graph.outputs),)
     out = None if scalar else array_data(objects[-1], out_shape)
-    values = []
+    # Gather the arguments into one input buffer and call the point function
+    # (the body is compiled once, not once per entry).
+    buffer = b.alloca(DOUBLE, size=ir.Constant(I64, max(1, len(graph.inputs))), name="in")
+    position = 0
     for value, shape in zip(inputs, graph.input_shapes):
         if shape == ():
-            values.append(b.call(as_double, [value]))
+            b.store(b.call(as_double, [value]), _element(b, buffer, position))
+            position += 1
         else:
-            values.extend(b.load(_element(b, value, k)) for k in range(math.prod(shape)))
-    results = _Lowering(module, b).body(graph, values)
+            for k in range(math.prod(shape)):
+                b.store(b.load(_element(b, value, k)), _element(b, buffer, position))
+                position += 1
+    point = module.globals[name.removesuffix("_py")]
     if out is not None:
-        for k, value in enumerate(results):
-            b.store(value, _element(b, out, k))
+        b.call(point, [buffer, out])
         b.call(incref, [none])
         b.ret(none)
-    elif len(results) == 1:
-        b.ret(b.call(from_double, results))
     else:
-        new_tuple = _declare_c(module, "PyTuple_New", object_ptr, [I64])
-        set_item = _declare_c(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
-        result = b.call(new_tuple, [ir.Constant(I64, len(results))])
-        for j, value in enumerate(results):
-            b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
-        b.ret(result)
+        results_buffer = b.alloca(DOUBLE, size=ir.Constant(I64, len(graph.outputs)), name="out")
+        b.call(point, [buffer, results_buffer])
+        results = [b.load(_element(b, results_buffer, j)) for j in range(len(graph.outputs))]
+        if len(results) == 1:
+            b.ret(b.call(from_double, results))
+        else:
+            new_tuple = _declare_c(module, "PyTuple_New", object_ptr, [I64])
+            set_item = _declare_c(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
+            result = b.call(new_tuple, [ir.Constant(I64, len(results))])
+            for j, value in enumerate(results):
+                b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
+            b.ret(result)
     b.position_at_end(refuse)
     b.call(incref, [not_implemented])
     b.ret(not_implemented)
