@@ -134,6 +134,8 @@ class Kernel:
         assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
         self._symbol = unique_symbol(name)
         self._cost = max(1, sum(1 for n in graph.order() if n.args)) + self._n_in + self._n_out
+        # Per output scalar: the distance (in doubles) between consecutive points.
+        self._out_steps = np.repeat(self._out_sizes, self._out_sizes).astype(np.int64)
         # Each entry is compiled on first use: a kernel called point by point
         # never pays for its batch loop, and the other way round.
         self._point_fn = None
@@ -236,13 +238,12 @@ class Kernel:
         strides = np.repeat([s for s, _ in in_strides], [c for _, c in in_strides]).astype(np.int64)
         kinds = {0: SHARED, 1: UNIT}
         layout = tuple(kind for s, count in in_strides for kind in [kinds.get(s, STRIDED)] * count)
-        # Outputs are written point-contiguous per scalar (one row per output scalar) and
-        # returned as views with the batch axis first.
-        blocks = [np.empty((size, n)) for size in self._out_sizes]
-        out_ptrs = [b.ctypes.data + np.arange(len(b), dtype=np.uintp) * np.uintp(n * 8) for b in blocks]
+        outs = [np.empty((n, *shape)) for shape in self.output_shapes]
+        out_ptrs = [o.ctypes.data + np.arange(size, dtype=np.uintp) * np.uintp(8)
+                    for o, size in zip(outs, self._out_sizes)]
         self._run_batch(self._batch(layout), _concat(in_ptrs, np.uintp), strides,
                         _concat(out_ptrs, np.uintp), n)
-        return [np.moveaxis(b.reshape(*shape, n), -1, 0) for b, shape in zip(blocks, self.output_shapes)]
+        return outs
 
     def _run_batch(self, fn, in_ptrs: np.ndarray, in_strides: np.ndarray, out_ptrs: np.ndarray, n: int) -> None:
         if n * self._cost < PARALLEL_MIN_WORK or _CORES == 1 or n < 2 * _CORES:
@@ -254,7 +255,7 @@ class Kernel:
         calls = []
         for start, stop in zip(bounds[:-1], bounds[1:]):
             chunk_in = in_ptrs + (start * in_strides * 8).astype(np.uintp)
-            chunk_out = out_ptrs + np.uintp(start * 8)
+            chunk_out = out_ptrs + (start * 8 * self._out_steps).astype(np.uintp)
             calls.append((chunk_in, chunk_out, int(stop - start)))
         threads = [threading.Thread(target=fn, args=(ci.ctypes.data, in_strides.ctypes.data, co.ctypes.data, m))
                    for ci, co, m in calls[1:]]

@@ -8,7 +8,8 @@ Two functions per graph:
     void NAME_batch(const double **in, const int64 *in_stride, double **out, int64 n)
         n points: input scalar k of point i is `in[k][i * in_stride[k]]`
         (a stride of 0 broadcasts one value to every point), and output
-        scalar k goes to `out[k][i]`. Any NumPy layout of the inputs maps
+        scalar k goes to `out[k][i * size]`, `size` being the number of
+        scalars in its output (point-major, C-contiguous output arrays). Any NumPy layout of the inputs maps
         onto this without copying; each batch function is specialised to a
         layout (which inputs are shared, unit-stride or strided), so that
         unit-stride inputs and all outputs move as whole vectors.
@@ -286,9 +287,16 @@ def _lower_batch(module: ir.Module, graph: Graph, name: str, layout: tuple[str, 
             inputs.append(_vector_of(builder, elements, width))
     results = _Lowering(module, builder, width).body(graph, inputs)
     masked_store = _declare_masked(module, "store", width)
-    for value, base in zip(results, out_base):
-        block = builder.bitcast(builder.gep(base, [i], inbounds=True), vector.as_pointer())
-        builder.call(masked_store, [value, block, ir.Constant(I32, 8), in_range])
+    scatter = _declare_scatter(module, width)
+    steps = [math.prod(shape) for shape in graph.output_shapes for _ in range(math.prod(shape))]
+    for value, base, step in zip(results, out_base, steps):
+        if step == 1:
+            block = builder.bitcast(builder.gep(base, [i], inbounds=True), vector.as_pointer())
+            builder.call(masked_store, [value, block, ir.Constant(I32, 8), in_range])
+        else:
+            # Point-major: one block of points fills one contiguous stretch of the output.
+            addresses = _addresses(builder, base, ir.Constant(I64, step), index, width)
+            builder.call(scatter, [value, addresses, ir.Constant(I32, 8), in_range])
     following = builder.add(i, ir.Constant(I64, width))
     i.add_incoming(following, builder.block)
     builder.cbranch(builder.icmp_signed("<", following, n), loop, done)
@@ -409,6 +417,25 @@ def _splat(builder: ir.IRBuilder, value: ir.Value, width: int) -> ir.Value:
     first = builder.insert_element(vector, value, ir.Constant(I32, 0))
     mask = ir.Constant(ir.VectorType(I32, width), [ir.Constant(I32, 0)] * width)
     return builder.shuffle_vector(first, vector, mask)
+
+
+def _addresses(builder: ir.IRBuilder, base: ir.Value, step: ir.Value, index: ir.Value,
+               width: int) -> ir.Value:
+    """The vector of pointers `base + index * step` (in doubles)."""
+    offsets = builder.mul(index, _splat(builder, builder.mul(step, ir.Constant(I64, 8)), width))
+    start = _splat(builder, builder.ptrtoint(base, I64), width)
+    return builder.inttoptr(builder.add(start, offsets), ir.VectorType(DOUBLE_PTR, width))
+
+
+def _declare_scatter(module: ir.Module, width: int) -> ir.Function:
+    name = f"llvm.masked.scatter.v{width}f64.v{width}p0"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    vector = ir.VectorType(DOUBLE, width)
+    mask = ir.VectorType(ir.IntType(1), width)
+    fn_type = ir.FunctionType(ir.VoidType(), [vector, ir.VectorType(DOUBLE_PTR, width), I32, mask])
+    return ir.Function(module, fn_type, name)
 
 
 def _declare_masked(module: ir.Module, kind: str, width: int) -> ir.Function:
