@@ -16,6 +16,13 @@ _LEAVES = {const_p.name: const_p, symbol_p.name: symbol_p}
 
 def graph_to_bytes(graph: Graph) -> bytes:
     order = topological_order([*graph.inputs, *graph.outputs])
+    for node in order:
+        if node.op.name not in REGISTRY and node.op.name not in _LEAVES:
+            raise TypeError(
+                f"cannot pickle a kernel with the operation `{node.op.name}`: sums over data "
+                "(a `vmap` over data reduced inside a traced function) hold that data in the kernel; "
+                "pickle the function and the data instead, and transform it again"
+            )
     position = {node: i for i, node in enumerate(order)}
     nodes = [(n.op.name, tuple(position[a] for a in n.args), n.param) for n in order]
     return pickle.dumps({

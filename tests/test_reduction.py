@@ -111,3 +111,15 @@ def test_other_uses_of_a_small_map_unroll():
     data = np.arange(4.0)
     f = sg.jit(lambda w: sg.vmap(lambda w, x: x * w, in_axes=(None, 0))(w, data)[2])
     assert f(3.0) == 6.0
+
+
+def test_kernels_with_sums_over_data_refuse_c_export_and_pickling_with_advice():
+    import pickle
+
+    from symgrad.errors import UnsupportedPrimitiveError
+
+    gradient = sg.grad(mean_loss)
+    with pytest.raises(UnsupportedPrimitiveError, match="sum over data"):
+        gradient.formula(W).c()
+    with pytest.raises(TypeError, match="pickle the function and the data"):
+        pickle.dumps(gradient.compile(W))

@@ -28,6 +28,7 @@ from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, count_users, topological_order
 from ..primitives import REGISTRY, const_p, symbol_p
 from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Power, Select
+from ..reduction import RowSum
 
 # Binding strength, loosest first (C's order for the forms used here).
 CONDITIONAL, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(6)
@@ -233,7 +234,12 @@ def _render(node: Node, text: dict[Node, tuple[str, int]], helpers: set[str]) ->
         return _power(node, *operands)
     if isinstance(how, Identity):
         return operands[0]
-    raise UnsupportedPrimitiveError(f"no C form for the lowering {how!r} of `{node.op.name}`")
+    if isinstance(how, RowSum):
+        raise UnsupportedPrimitiveError(
+            f"`{node.op.name}` is a sum over data (a `vmap` over data reduced inside a traced function); "
+            "C export of sums over data is not supported yet: export the per-sample function instead"
+        )
+    raise UnsupportedPrimitiveError(f"no C form for the lowering {type(how).__name__} of `{node.op.name}`")
 
 
 def _condition(node: Node, operands: list[tuple[str, int]]) -> str:
