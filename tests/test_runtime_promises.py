@@ -42,11 +42,7 @@ def test_eight_threads_calling_one_kernel_agree_with_a_single_thread():
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_in_threads(work, 8)
     assert not errors
     assert len(results) == 8
     for per_thread in results.values():
@@ -70,11 +66,7 @@ def test_eight_threads_compiling_and_batching_at_once_agree():
         except Exception as e:  # pragma: no cover
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_in_threads(work, 8)
     assert not errors
     for r in results:
         np.testing.assert_allclose(r, expected, rtol=1e-13, atol=1e-15)
@@ -214,3 +206,11 @@ def test_a_graph_larger_than_one_function_is_split_into_parts_with_the_same_resu
                 for p in points]
     np.testing.assert_allclose(gradient(points[0]), expected[0], rtol=1e-12)
     np.testing.assert_allclose(sg.vmap(gradient)(points), expected, rtol=1e-12)
+
+
+def _run_in_threads(work, count: int) -> None:
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -287,7 +287,7 @@ def _lower_batch(module: ir.Module, graph: Graph, name: str, layout: tuple[str, 
             inputs.append(_vector_of(builder, elements, width))
     results = _Lowering(module, builder, width).body(graph, inputs)
     masked_store = _declare_masked(module, "store", width)
-    scatter = _declare_scatter(module, width)
+    scatter = _declare_masked(module, "scatter", width)
     steps = [math.prod(shape) for shape in graph.output_shapes for _ in range(math.prod(shape))]
     for value, base, step in zip(results, out_base, steps):
         if step == 1:
@@ -427,29 +427,20 @@ def _addresses(builder: ir.IRBuilder, base: ir.Value, step: ir.Value, index: ir.
     return builder.inttoptr(builder.add(start, offsets), ir.VectorType(DOUBLE_PTR, width))
 
 
-def _declare_scatter(module: ir.Module, width: int) -> ir.Function:
-    name = f"llvm.masked.scatter.v{width}f64.v{width}p0"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    vector = ir.VectorType(DOUBLE, width)
-    mask = ir.VectorType(ir.IntType(1), width)
-    fn_type = ir.FunctionType(ir.VoidType(), [vector, ir.VectorType(DOUBLE_PTR, width), I32, mask])
-    return ir.Function(module, fn_type, name)
-
-
 def _declare_masked(module: ir.Module, kind: str, width: int) -> ir.Function:
-    """`llvm.masked.load` or `llvm.masked.store` of a vector of doubles."""
-    name = f"llvm.masked.{kind}.v{width}f64.p0"
+    """`llvm.masked.load`, `llvm.masked.store` or `llvm.masked.scatter` of a vector of doubles."""
+    pointers = "p0" if kind != "scatter" else f"v{width}p0"
+    name = f"llvm.masked.{kind}.v{width}f64.{pointers}"
     existing = module.globals.get(name)
     if existing is not None:
         return existing
     vector = ir.VectorType(DOUBLE, width)
     mask = ir.VectorType(ir.IntType(1), width)
+    where = vector.as_pointer() if kind != "scatter" else ir.VectorType(DOUBLE_PTR, width)
     if kind == "load":
-        fn_type = ir.FunctionType(vector, [vector.as_pointer(), I32, mask, vector])
+        fn_type = ir.FunctionType(vector, [where, I32, mask, vector])
     else:
-        fn_type = ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), I32, mask])
+        fn_type = ir.FunctionType(ir.VoidType(), [vector, where, I32, mask])
     return ir.Function(module, fn_type, name)
 
 
