@@ -136,6 +136,8 @@ class Kernel:
         self._cost = max(1, sum(1 for n in graph.order() if n.args)) + self._n_in + self._n_out
         # Per output scalar: the distance (in doubles) between consecutive points.
         self._out_steps = np.repeat(self._out_sizes, self._out_sizes).astype(np.int64)
+        self._out_offsets = [np.arange(size, dtype=np.uintp) * np.uintp(8) for size in self._out_sizes]
+        self._plans: dict[tuple, tuple] = {}
         # Each entry is compiled on first use: a kernel called point by point
         # never pays for its batch loop, and the other way round.
         self._point_fn = None
@@ -224,26 +226,31 @@ class Kernel:
                 f"`{self.name}` takes {len(self.input_shapes)} arguments "
                 f"({', '.join(self.input_names)}), got {len(args)}"
             )
-        in_ptrs, in_strides, keep = [], [], []
+        arrays = []
         for name, shape, value, is_batched in zip(self.input_names, self.input_shapes, args, batched):
-            full = ((n,) + tuple(shape)) if is_batched else tuple(shape)
-            array = check_argument(name, full, value)
-            if any(s % 8 for s in array.strides):
-                array = np.ascontiguousarray(array)
-            keep.append(array)
-            inner = array.strides[1:] if is_batched else array.strides
-            in_ptrs.append(array.ctypes.data + _offsets(tuple(shape), inner))
-            step = array.strides[0] // 8 if is_batched else 0
-            in_strides.append((step, len(in_ptrs[-1])))
-        strides = np.repeat([s for s, _ in in_strides], [c for _, c in in_strides]).astype(np.int64)
-        kinds = {0: SHARED, 1: UNIT}
-        layout = tuple(kind for s, count in in_strides for kind in [kinds.get(s, STRIDED)] * count)
+            array = check_argument(name, ((n,) + tuple(shape)) if is_batched else tuple(shape), value)
+            arrays.append(array if not any(s % 8 for s in array.strides) else np.ascontiguousarray(array))
+        key = (tuple(a.strides for a in arrays), tuple(batched))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(arrays, batched)
+        offsets, strides, fn = plan
+        in_ptrs = np.concatenate([a.ctypes.data + o for a, o in zip(arrays, offsets)])
         outs = [np.empty((n, *shape)) for shape in self.output_shapes]
-        out_ptrs = [o.ctypes.data + np.arange(size, dtype=np.uintp) * np.uintp(8)
-                    for o, size in zip(outs, self._out_sizes)]
-        self._run_batch(self._batch(layout), _concat(in_ptrs, np.uintp), strides,
-                        _concat(out_ptrs, np.uintp), n)
+        out_ptrs = np.concatenate([o.ctypes.data + self._out_offsets[k] for k, o in enumerate(outs)]) \
+            if outs else np.zeros(1, dtype=np.uintp)
+        self._run_batch(fn, in_ptrs, strides, out_ptrs, n)
         return outs
+
+    def _plan(self, arrays: list[np.ndarray], batched: list[bool]) -> tuple:
+        """What a batch call with these strides needs, computed once per layout."""
+        offsets, steps = [], []
+        for shape, array, is_batched in zip(self.input_shapes, arrays, batched):
+            offsets.append(_offsets(tuple(shape), array.strides[1:] if is_batched else array.strides))
+            steps.extend([array.strides[0] // 8 if is_batched else 0] * len(offsets[-1]))
+        kinds = {0: SHARED, 1: UNIT}
+        layout = tuple(kinds.get(step, STRIDED) for step in steps)
+        return offsets, np.array(steps or [0], dtype=np.int64), self._batch(layout)
 
     def _run_batch(self, fn, in_ptrs: np.ndarray, in_strides: np.ndarray, out_ptrs: np.ndarray, n: int) -> None:
         if n * self._cost < PARALLEL_MIN_WORK or _CORES == 1 or n < 2 * _CORES:
