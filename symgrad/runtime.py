@@ -91,12 +91,6 @@ def _python_symbol(name: str) -> int:
     return ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, name))
 
 
-def compile_module(module, names: list[str]) -> dict[str, int]:
-    """Native addresses of the named functions of an `llvmlite.ir.Module`."""
-    with _lock:
-        return _get_engine().add(module_source(module), names)
-
-
 def unique_symbol(name: str) -> str:
     return f"{_safe(name)}_{next(_names)}"
 

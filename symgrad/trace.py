@@ -59,10 +59,6 @@ def symbol_array(name: str, shape: tuple[int, ...], tag: int = 0) -> np.ndarray:
     return out
 
 
-def symbol_name(node: Node) -> str:
-    return node.param[0]
-
-
 # ----- Errors that point at the user's code -----
 
 
