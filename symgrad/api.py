@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,12 +22,24 @@ from typing import Any
 import numpy as np
 
 from . import tree
+from .diff import jacobian as jacobian_nodes
 from .diff import jvp as jvp_nodes
 from .diff import vjp as vjp_nodes
 from .ir import Graph, Node, substitute
 from .primitives import as_node
 from .simplify import inline_identities
-from .trace import TracedArray, fresh_tag, is_traced, symbol_array, tracing, wrap
+from .trace import (
+    TracedArray,
+    flat_nodes,
+    fresh_tag,
+    is_traced,
+    node_array,
+    shaped_like,
+    symbol_array,
+    traced_leaves,
+    tracing,
+    wrap,
+)
 
 # A transformation: (args, fresh) -> traced outputs. `fresh` says that the
 # arguments are symbols made for this very trace, so the transformation may
@@ -338,26 +351,19 @@ class _Variables:
     structures: list[tuple[Any, list[tuple[int, ...]]]]
     mapping: dict[Node, Node]
 
-    def unflatten(self, flat: Sequence[Node], prefix: tuple[int, ...] = ()) -> list[Any]:
-        """One tree per variable argument, its leaves built from `flat` (with `prefix` shape)."""
+    def unflatten(self, flat: np.ndarray) -> list[Any]:
+        """One tree per variable argument, cut from `flat`, an object array of shape (..., n)
+        over all n variables: each leaf gets the shape (..., *leaf shape)."""
+        lead = flat.shape[:-1]
         trees, offset = [], 0
         for treedef, shapes in self.structures:
             leaves = []
             for shape in shapes:
-                size = int(np.prod(shape, dtype=np.int64))
-                block = np.empty(prefix + (size,), dtype=object)
-                block.reshape(-1)[:] = _flat_block(flat, offset, size, prefix)
-                leaves.append(TracedArray(block.reshape(prefix + shape)))
+                size = math.prod(shape)
+                leaves.append(TracedArray(flat[..., offset:offset + size].reshape(lead + shape)))
                 offset += size
             trees.append(tree.unflatten(treedef, leaves))
         return trees
-
-
-def _flat_block(flat: Sequence[Any], offset: int, size: int, prefix: tuple[int, ...]) -> list[Any]:
-    if not prefix:
-        return list(flat[offset:offset + size])
-    # `flat` is a list (over the prefix elements) of flat per-variable lists.
-    return [row[offset + j] for row in flat for j in range(size)]
 
 
 def _normalize_argnums(fun: Callable, argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
@@ -411,18 +417,9 @@ def _substituted(outputs: Any, mapping: dict[Node, Node]) -> Any:
     if not mapping:
         return outputs
     leaves, treedef = tree.flatten(outputs)
-    arrays = [leaf.nodes if isinstance(leaf, TracedArray) else None for leaf in leaves]
-    flat = [n for a in arrays if a is not None for n in a.flat]
-    new = iter(substitute(flat, mapping))
-    rebuilt = []
-    for leaf, a in zip(leaves, arrays):
-        if a is None:
-            rebuilt.append(leaf)
-            continue
-        block = np.empty(a.shape, dtype=object)
-        block.reshape(-1)[:] = [next(new) for _ in range(a.size)] if a.size else []
-        rebuilt.append(TracedArray(block))
-    return tree.unflatten(treedef, rebuilt)
+    traced = [leaf for leaf in leaves if isinstance(leaf, TracedArray)]
+    new = iter(shaped_like(traced, substitute(flat_nodes(traced), mapping)))
+    return tree.unflatten(treedef, [next(new) if isinstance(leaf, TracedArray) else leaf for leaf in leaves])
 
 
 def _scalar_output(fun: Callable, value: Any) -> Node:
@@ -449,10 +446,6 @@ def _scalar_output(fun: Callable, value: Any) -> Node:
     )
 
 
-def _traced(leaf: Any) -> TracedArray:
-    return leaf if isinstance(leaf, TracedArray) else wrap(leaf)
-
-
 def _split_aux(fun: Callable, out: Any, has_aux: bool) -> tuple[Any, Any]:
     if not has_aux:
         return out, None
@@ -473,11 +466,11 @@ def _gradient_transformation(fun: Callable, argnums, has_aux: bool, with_value: 
         variables = _variables(fun, args, nums, fresh)
         value, aux = _split_aux(fun, fun(*variables.call_args), has_aux)
         value_node = _scalar_output(fun, value)
-        grads = variables.unflatten(vjp_nodes([value_node], [1.0], variables.nodes))
+        grads = variables.unflatten(node_array(vjp_nodes([value_node], [1.0], variables.nodes),
+                                               (len(variables.nodes),)))
         grad = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
         value = TracedArray(np.asarray(value_node, dtype=object).reshape(()))
-        aux_leaves, aux_treedef = tree.flatten(aux)
-        aux = tree.unflatten(aux_treedef, [_traced(x) for x in aux_leaves])
+        aux = tree.unflatten(*reversed(traced_leaves(aux)))
         value, aux, grad = _substituted((value, aux, grad), variables.mapping)
         if with_value:
             return ((value, aux), grad) if has_aux else (value, grad)
@@ -553,47 +546,24 @@ def jit(fun: Callable) -> Transformed:
 # ----- Jacobians, Hessians, JVPs and VJPs -----
 
 
-def _node_leaves(value: Any) -> tuple[list[TracedArray], Any]:
-    leaves, treedef = tree.flatten(value)
-    return [_traced(leaf) for leaf in leaves], treedef
-
-
 def _jacobian_transformation(fun: Callable, argnums, mode: str) -> Transformation:
     def transformation(args: tuple, fresh: bool) -> Any:
         nums = _normalize_argnums(fun, argnums, len(args))
         variables = _variables(fun, args, nums, fresh)
-        outs, out_treedef = _node_leaves(fun(*variables.call_args))
-        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
-        m, n = len(out_nodes), len(variables.nodes)
-        forward = mode == "fwd" or (mode == "auto" and n < m)
-        if forward:
-            columns = [jvp_nodes(out_nodes, variables.nodes, _one_hot(n, j)) for j in range(n)]
-            rows = [[columns[j][k] for j in range(n)] for k in range(m)]
-        else:
-            rows = [vjp_nodes(out_nodes, _one_hot(m, k), variables.nodes) for k in range(m)]
+        outs, out_treedef = traced_leaves(fun(*variables.call_args))
+        out_nodes = flat_nodes(outs)
+        n = len(variables.nodes)
+        rows = jacobian_nodes(out_nodes, variables.nodes, mode)
+        jac = node_array((x for row in rows for x in row), (len(out_nodes), n))
         blocks, offset = [], 0
         for leaf in outs:
-            # The rows of this output, as one tree per variable argument with leaves of
-            # shape (output size, *argument leaf shape); then the output's shape in front.
-            per_arg = variables.unflatten(rows[offset:offset + leaf.size], prefix=(leaf.size,))
-            per_arg = [_map_leaves(lambda x, shape=leaf.shape: TracedArray(x.nodes.reshape(shape + x.shape[1:])), t)
-                       for t in per_arg]
+            # This output's rows, shaped (*output shape, n): leaves of (*output shape, *argument shape).
+            per_arg = variables.unflatten(jac[offset:offset + leaf.size].reshape(leaf.shape + (n,)))
             blocks.append(tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0])
             offset += leaf.size
         return _substituted(tree.unflatten(out_treedef, blocks), variables.mapping)
 
     return transformation
-
-
-def _map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:
-    leaves, treedef = tree.flatten(value)
-    return tree.unflatten(treedef, [fn(leaf) for leaf in leaves])
-
-
-def _one_hot(size: int, k: int) -> list[float]:
-    vector = [0.0] * size
-    vector[k] = 1.0
-    return vector
 
 
 def _jacobian_names(argnums):
@@ -656,17 +626,14 @@ def _jvp_transformation(fun: Callable) -> Transformation:
         count = len(args) // 2
         primals, tangents = args[:count], args[count:]
         variables = _variables(fun, primals, tuple(range(count)), fresh)
-        outs, out_treedef = _node_leaves(fun(*variables.call_args))
-        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
-        tangent_nodes = [n for leaf in _node_leaves(tangents)[0] for n in leaf.nodes.flat]
+        outs, out_treedef = traced_leaves(fun(*variables.call_args))
+        tangent_nodes = flat_nodes(traced_leaves(tangents)[0])
         if len(tangent_nodes) != len(variables.nodes):
             raise ValueError(
                 f"`jvp` of `{_name(fun)}`: tangents must match primals in structure and shape, "
                 f"got {len(tangent_nodes)} tangent values for {len(variables.nodes)} primal values"
             )
-        out_tangents = iter(jvp_nodes(out_nodes, variables.nodes, tangent_nodes))
-        tangent_leaves = [TracedArray(np.array([next(out_tangents) for _ in range(leaf.size)] + [None],
-                                               dtype=object)[:-1].reshape(leaf.shape)) for leaf in outs]
+        tangent_leaves = shaped_like(outs, jvp_nodes(flat_nodes(outs), variables.nodes, tangent_nodes))
         result = (tree.unflatten(out_treedef, outs), tree.unflatten(out_treedef, tangent_leaves))
         return _substituted(result, variables.mapping)
 
@@ -716,9 +683,8 @@ def _vjp_transformation(fun: Callable) -> Transformation:
     def transformation(args: tuple, fresh: bool) -> Any:
         primals, cotangent = args[:-1], args[-1]
         variables = _variables(fun, primals, tuple(range(len(primals))), fresh)
-        outs, _ = _node_leaves(fun(*variables.call_args))
-        out_nodes = [n for leaf in outs for n in leaf.nodes.flat]
-        ct_leaves = _node_leaves(cotangent)[0]
+        outs, _ = traced_leaves(fun(*variables.call_args))
+        ct_leaves = traced_leaves(cotangent)[0]
         shapes = [leaf.shape for leaf in outs]
         given = [leaf.shape for leaf in ct_leaves]
         if given != shapes:
@@ -727,8 +693,8 @@ def _vjp_transformation(fun: Callable) -> Transformation:
                 f"{shapes[0] if len(shapes) == 1 else shapes}, got "
                 f"{given[0] if len(given) == 1 else given}"
             )
-        ct_nodes = [n for leaf in ct_leaves for n in leaf.nodes.flat]
-        grads = variables.unflatten(vjp_nodes(out_nodes, ct_nodes, variables.nodes))
+        grads = vjp_nodes(flat_nodes(outs), flat_nodes(ct_leaves), variables.nodes)
+        grads = variables.unflatten(node_array(grads, (len(variables.nodes),)))
         return _substituted(tuple(grads), variables.mapping)
 
     return transformation

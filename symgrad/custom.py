@@ -24,7 +24,7 @@ from .api import _name, jit
 from .ir import Node, substitute
 from .primitives import const
 from .primitives.registry import Identity, Primitive
-from .trace import TracedArray, fresh_tag, is_traced, symbol_array, wrap
+from .trace import TracedArray, flat_nodes, fresh_tag, is_traced, shaped_like, symbol_array, traced_leaves, wrap
 
 _calls = itertools.count()
 
@@ -51,23 +51,12 @@ def _traced_inputs(args: tuple) -> tuple[tuple, list[Node]]:
     return tree.unflatten(treedef, traced), nodes
 
 
-def _flat_nodes(value: Any) -> tuple[list[TracedArray], list[Node], Any]:
-    leaves, treedef = tree.flatten(value)
-    traced = [x if isinstance(x, TracedArray) else wrap(x) for x in leaves]
-    return traced, [n for x in traced for n in x.nodes.flat], treedef
-
-
 def _with_rule(name: str, outputs: Any, variables: list[Node], rows: list[list[Node]]) -> Any:
-    traced, out_nodes, treedef = _flat_nodes(outputs)
+    traced, treedef = traced_leaves(outputs)
     call = next(_calls)
-    ruled = iter([_rule_primitive(f"{name}#{call}:{j}", variables, rows[j]).bind(o, *variables)
-                  for j, o in enumerate(out_nodes)])
-    leaves = []
-    for leaf in traced:
-        block = np.empty(leaf.size, dtype=object)
-        block[:] = [next(ruled) for _ in range(leaf.size)]
-        leaves.append(TracedArray(block.reshape(leaf.shape)))
-    return tree.unflatten(treedef, leaves)
+    ruled = [_rule_primitive(f"{name}#{call}:{j}", variables, rows[j]).bind(o, *variables)
+             for j, o in enumerate(flat_nodes(traced))]
+    return tree.unflatten(treedef, shaped_like(traced, ruled))
 
 
 def _one_hot_images(expressions: list[Node], symbols: list[Node]) -> list[list[Node]]:
@@ -130,10 +119,10 @@ class custom_vjp(_CustomRule):  # noqa: N801  (JAX's name)
             raise self._missing_rule("defvjp")
         args, variables = _traced_inputs(args)
         out, residuals = self.fwd(*args)
-        out_leaves, out_nodes, out_treedef = _flat_nodes(out)
+        out_leaves, out_treedef = traced_leaves(out)
         tag = fresh_tag()
         g_leaves = [TracedArray(symbol_array(f"_g{k}", leaf.shape, tag)) for k, leaf in enumerate(out_leaves)]
-        g_symbols = [n for g in g_leaves for n in g.nodes.flat]
+        g_symbols = flat_nodes(g_leaves)
         cotangents = self.bwd(residuals, tree.unflatten(out_treedef, g_leaves))
         ct_nodes = self._cotangent_nodes(args, cotangents)
         rows = _one_hot_images(ct_nodes, g_symbols)
@@ -207,7 +196,7 @@ class custom_jvp(_CustomRule):  # noqa: N801  (JAX's name)
         leaves, treedef = tree.flatten(args)
         tangents = tree.unflatten(treedef, [tangent_of(leaf) for leaf in leaves])
         _, out_tangent = self.rule(args, tangents)
-        t_nodes = _flat_nodes(out_tangent)[1]
+        t_nodes = flat_nodes(traced_leaves(out_tangent)[0])
         columns = _one_hot_images(t_nodes, tangent_symbols)
         rows = [[columns[i][j] for i in range(len(variables))] for j in range(len(t_nodes))]
         return _with_rule(_name(self.fun), out, variables, rows)

@@ -28,7 +28,7 @@ from .evaluate import evaluate
 from .ir import Node, substitute, topological_order
 from .primitives import const, const_p, is_const, symbol_p
 from .primitives.registry import Primitive
-from .trace import TracedArray, apply, wrap
+from .trace import TracedArray, apply, node_array
 
 # Beyond this many rows, unrolling a map (for an operation other than a reduction) is refused.
 UNROLL_LIMIT = 10_000
@@ -155,9 +155,7 @@ class RowMap:
         if keepdims or axis not in (None, 0, (0,)):
             return self.materialize().sum(axis=axis, keepdims=keepdims)
         row = self.row.sum() if axis is None else self.row
-        sums = np.empty(row.shape, dtype=object)
-        sums.reshape(-1)[:] = [row_sum(self.dataset, node) for node in row.nodes.flat]
-        return wrap(sums)
+        return TracedArray(node_array((row_sum(self.dataset, node) for node in row.nodes.flat), row.shape))
 
     def mean(self, axis=None, keepdims=False):
         count = self.dataset.n * (self.row.size if axis is None else 1)

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .diff import jvp, vjp
+from .diff import jacobian
 from .ir import Graph, Node, topological_order
 from .primitives import as_node, symbol_p
-from .trace import symbol, symbol_array
+from .trace import node_array, symbol, symbol_array
 
 # Expressions with more nodes than this print as a summary in `repr`.
 REPR_LIMIT = 300
@@ -67,18 +67,8 @@ def _variables(wrt: Any) -> np.ndarray:
 
 
 def _first_derivative(expr: np.ndarray, wrt: np.ndarray) -> np.ndarray:
-    outputs, variables = list(expr.flat), list(wrt.flat)
-    result = np.empty(expr.shape + wrt.shape, dtype=object)
-    flat = result.reshape(len(outputs), len(variables))
-    if len(variables) <= len(outputs):
-        for j, v in enumerate(variables):
-            flat[:, j] = jvp(outputs, [v], [1.0])
-    else:
-        for k in range(len(outputs)):
-            cotangent = [0.0] * len(outputs)
-            cotangent[k] = 1.0
-            flat[k, :] = vjp(outputs, cotangent, variables)
-    return result
+    rows = jacobian(list(expr.flat), list(wrt.flat))
+    return node_array((x for row in rows for x in row), expr.shape + wrt.shape)
 
 
 def diff(expr: Any, wrt: Any, order: int = 1) -> Any:

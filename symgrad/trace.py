@@ -16,15 +16,17 @@ from __future__ import annotations
 import functools
 import itertools
 import linecache
+import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import primitives as P
+from . import tree
 from .errors import TracingError
 from .ir import Node
 from .primitives.registry import REGISTRY, Primitive, as_node, symbol_p
@@ -46,6 +48,30 @@ def symbol(name: str, tag: int = 0) -> Node:
 def fresh_tag() -> int:
     """A tag no symbol has used yet (for the variables of one trace)."""
     return next(_fresh_tags)
+
+
+def node_array(nodes: Iterable[Any], shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of `shape` holding `nodes` in C order."""
+    out = np.empty(math.prod(shape), dtype=object)
+    out[:] = list(nodes)
+    return out.reshape(shape)
+
+
+def traced_leaves(value: Any) -> tuple[list[TracedArray], Any]:
+    """The leaves of a pytree as traced arrays (numbers become constants), and its structure."""
+    leaves, treedef = tree.flatten(value)
+    return [x if isinstance(x, TracedArray) else wrap(x) for x in leaves], treedef
+
+
+def flat_nodes(leaves: Sequence[TracedArray]) -> list[Node]:
+    """The nodes of traced arrays, one after the other in C order."""
+    return [n for leaf in leaves for n in leaf.nodes.flat]
+
+
+def shaped_like(leaves: Sequence[TracedArray], nodes: Iterable[Node]) -> list[TracedArray]:
+    """Traced arrays of the shapes of `leaves`, holding `nodes` in order (the inverse of `flat_nodes`)."""
+    it = iter(nodes)
+    return [TracedArray(node_array((next(it) for _ in range(leaf.size)), leaf.shape)) for leaf in leaves]
 
 
 def symbol_array(name: str, shape: tuple[int, ...], tag: int = 0) -> np.ndarray:

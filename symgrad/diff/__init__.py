@@ -6,6 +6,7 @@ differentiated again.
 """
 
 from .forward import jvp
+from .jacobian import jacobian
 from .reverse import vjp
 
-__all__ = ["jvp", "vjp"]
+__all__ = ["jacobian", "jvp", "vjp"]
