@@ -163,7 +163,7 @@ def _operand(x: Any) -> Any:
             raise TypeError(f"symgrad cannot trace arrays of dtype {x.dtype}")
         return x
     if isinstance(x, (bool, int, float, np.number, np.bool_)):
-        if isinstance(x, complex) or np.iscomplexobj(x):
+        if np.iscomplexobj(x):
             raise TypeError("symgrad traces real functions; complex values are not supported")
         return x
     raise TypeError(f"cannot combine a traced array with {type(x).__name__}: {x!r:.60}")
@@ -197,8 +197,7 @@ def _element_node(x: Any) -> Node:
 
 def reduce(prim: Primitive, x: Any, axis=None, keepdims=False, initial=None) -> TracedArray:
     """Reduce along `axis` with a binary primitive (`sum` is `add`, `max` is `maximum`)."""
-    nodes = _operand(x) if isinstance(x, TracedArray) else np.asarray(_operand(x), dtype=object)
-    nodes = np.asarray(nodes, dtype=object)
+    nodes = _as_object(x)
     if axis is None:
         nodes, axis = nodes.reshape(-1), 0
     kwargs = {} if initial is None else {"initial": as_node(initial)}

@@ -150,9 +150,9 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type
     float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
     not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
     none = ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
-    as_double = _declare_c(module, "PyFloat_AsDouble", DOUBLE, [object_ptr])
-    from_double = _declare_c(module, "PyFloat_FromDouble", object_ptr, [DOUBLE])
-    incref = _declare_c(module, "Py_IncRef", ir.VoidType(), [object_ptr])
+    as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [object_ptr])
+    from_double = _declare(module, "PyFloat_FromDouble", object_ptr, [DOUBLE])
+    incref = _declare(module, "Py_IncRef", ir.VoidType(), [object_ptr])
     scalar = all(shape == () for shape in graph.input_shapes + graph.output_shapes)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     refuse = fn.append_basic_block("refuse")
@@ -213,8 +213,8 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type
         if len(results) == 1:
             b.ret(b.call(from_double, results))
         else:
-            new_tuple = _declare_c(module, "PyTuple_New", object_ptr, [I64])
-            set_item = _declare_c(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
+            new_tuple = _declare(module, "PyTuple_New", object_ptr, [I64])
+            set_item = _declare(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
             result = b.call(new_tuple, [ir.Constant(I64, len(results))])
             for j, value in enumerate(results):
                 b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
@@ -336,9 +336,14 @@ def _row_worker(module: ir.Module, rows: ir.Function) -> ir.Function:
     return fn
 
 
-def _declare_c(module: ir.Module, name: str, result: ir.Type, operands: list[ir.Type]) -> ir.Function:
+def _declare(module: ir.Module, name: str, result: ir.Type, operands: list[ir.Type]) -> ir.Function:
+    """The intrinsic or C function `result name(operands...)`, declared once per module."""
     existing = module.globals.get(name)
-    return existing if existing is not None else ir.Function(module, ir.FunctionType(result, operands), name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(result, operands), name)
+    fn.attributes.add("nounwind")
+    return fn
 
 
 def _row_loop(inner: _Lowering, dataset, expressions: list[Node], start: ir.Value, end: ir.Value,
@@ -396,7 +401,7 @@ def _row_loop(inner: _Lowering, dataset, expressions: list[Node], start: ir.Valu
         results.append(result)
     if rows_per_step == 1:
         return results
-    reduce = inner._declare(f"llvm.vector.reduce.fadd.v{rows_per_step}f64", [DOUBLE, inner.type])
+    reduce = _declare(inner.module, f"llvm.vector.reduce.fadd.v{rows_per_step}f64", DOUBLE, [DOUBLE, inner.type])
     return [b.call(reduce, [ir.Constant(DOUBLE, 0.0), r]) for r in results]
 
 
@@ -575,7 +580,7 @@ class _Lowering:
         started = []
         if threads > 1:
             worker = _row_worker(self.module, rows)
-            create = _declare_c(self.module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
+            create = _declare(self.module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
             for t in range(1, threads):
                 task = b.alloca(I64, size=ir.Constant(I64, 4))
                 for k, value in enumerate([b.ptrtoint(values, I64), span[t][0], span[t][1], b.ptrtoint(part[t], I64)]):
@@ -584,7 +589,7 @@ class _Lowering:
                 code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
                 started.append((t, handle, code))
         b.call(rows, [values, *span[0], part[0]])
-        join = _declare_c(self.module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
+        join = _declare(self.module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
         for t, handle, code in started:
             with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (joined, failed):
                 with joined:
@@ -622,11 +627,12 @@ class _Lowering:
             return getattr(b, how.opcode)(*args)
         if isinstance(how, Intrinsic):
             if self.width == 1 or how.name in _VECTOR_INTRINSICS:
-                return b.call(self._declare(f"{how.name}.{self.suffix}", [self.type] * len(args)), args)
+                intrinsic = _declare(self.module, f"{how.name}.{self.suffix}", self.type, [self.type] * len(args))
+                return b.call(intrinsic, args)
             return self._vector_math(how.name.removeprefix("llvm."), args)
         if isinstance(how, Libm):
             if self.width == 1:
-                return b.call(self._declare(how.name, [DOUBLE] * len(args)), args)
+                return b.call(_declare(self.module, how.name, DOUBLE, [DOUBLE] * len(args)), args)
             return self._vector_math(how.name, args)
         if isinstance(how, Compare):
             if how.op == "!=":
@@ -649,14 +655,14 @@ class _Lowering:
         if exponent.op is const_p:
             e = exponent.param
             if e == int(e) and abs(e) <= 64:
-                powi = self._declare(f"llvm.powi.{self.suffix}.i32", [self.type, I32])
+                powi = _declare(self.module, f"llvm.powi.{self.suffix}.i32", self.type, [self.type, I32])
                 return b.call(powi, [x, ir.Constant(I32, int(e))])
             if e in (0.5, -0.5):
-                root = b.call(self._declare(f"llvm.sqrt.{self.suffix}", [self.type]), [x])
+                root = b.call(_declare(self.module, f"llvm.sqrt.{self.suffix}", self.type, [self.type]), [x])
                 return root if e > 0 else b.fdiv(self._constant(1.0), root)
         if self.width > 1:
             return self._vector_math("pow", [x, y])
-        return b.call(self._declare("llvm.pow.f64", [DOUBLE, DOUBLE]), [x, y])
+        return b.call(_declare(self.module, "llvm.pow.f64", DOUBLE, [DOUBLE, DOUBLE]), [x, y])
 
     def _constant(self, value: float) -> ir.Constant:
         if self.width == 1:
@@ -668,22 +674,11 @@ class _Lowering:
         b = self.builder
         if not strict_math():
             mangled = f"_ZGV{VECTOR_ISA}N{self.width}{'v' * len(args)}_{name}"
-            return b.call(self._declare(mangled, [self.type] * len(args), self.type), args)
-        scalar = self._declare(name, [DOUBLE] * len(args))
+            return b.call(_declare(self.module, mangled, self.type, [self.type] * len(args)), args)
+        scalar = _declare(self.module, name, DOUBLE, [DOUBLE] * len(args))
         result = ir.Constant(self.type, ir.Undefined)
         for lane in range(self.width):
             index = ir.Constant(I32, lane)
             value = b.call(scalar, [b.extract_element(a, index) for a in args])
             result = b.insert_element(result, value, index)
         return result
-
-    def _declare(self, name: str, operands: list[ir.Type], result: ir.Type = DOUBLE) -> ir.Function:
-        """An intrinsic or C function `result name(operands...)`, declared once."""
-        existing = self.module.globals.get(name)
-        if existing is not None:
-            return existing
-        if result is DOUBLE and operands and operands[0] is self.type:
-            result = self.type
-        fn = ir.Function(self.module, ir.FunctionType(result, operands), name)
-        fn.attributes.add("nounwind")
-        return fn

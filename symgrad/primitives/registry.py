@@ -119,11 +119,14 @@ class Primitive:
             simpler = self.simplify(*args)
             if simpler is not None:
                 return simpler
-        if self.commutative and args[0].id > args[1].id and args[0].op is not const_p:
-            args = (args[1], args[0])
-        if self.commutative and args[1].op is const_p and args[0].op is not const_p:
+        if self.commutative and _canonical(args[1]) < _canonical(args[0]):
             args = (args[1], args[0])
         return Node.make(self, args)
+
+
+def _canonical(node: Node) -> tuple[bool, int]:
+    # Operands of a commutative primitive: constants first, then in order of creation.
+    return (node.op is not const_p, node.id)
 
 
 def defprimitive(name: str, arity: int, **facets: Any) -> Primitive:
