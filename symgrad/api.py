@@ -83,6 +83,8 @@ class Transformed:
         self._output_names = output_names
         self._parameters = parameters
         self._cache: dict[Any, _Compiled] = {}
+        # (factory, args, kwargs) that made this callable, set by the public transformations.
+        self._recipe: tuple | None = None
         self._lock = threading.Lock()
         # Native entry for calls with Python floats only (see Kernel.python_function).
         self._fast: Callable | None = None
@@ -106,7 +108,7 @@ class Transformed:
 
     def __reduce__(self):
         # Pickled as the call that made it; unpickling recompiles on first use.
-        recipe = getattr(self, "_recipe", None)
+        recipe = self._recipe
         if recipe is None:
             raise TypeError(f"`{self.__name__}` cannot be pickled (only the public transformations can)")
         factory, args, kwargs = recipe
@@ -132,20 +134,21 @@ class Transformed:
         """The `Formula` of this function for the signature of `example_args`."""
         from .printing import Formula
 
-        args = self._bind(example_args, kwargs)
-        leaves, treedef = tree.flatten(args)
-        return Formula(self._compiled(args, leaves, treedef).graph)
+        return Formula(self._compiled_for(example_args, kwargs).graph)
 
     def compile(self, *example_args: Any, **kwargs: Any):
         """The compiled `Kernel` for the signature of `example_args` (flat inputs and outputs)."""
-        args = self._bind(example_args, kwargs)
-        leaves, treedef = tree.flatten(args)
-        return self._compiled(args, leaves, treedef).kernel
+        return self._compiled_for(example_args, kwargs).kernel
 
     def clear_cache(self) -> None:
         self._cache.clear()
 
     # -- internals --
+    def _compiled_for(self, args: tuple, kwargs: dict) -> _Compiled:
+        args = self._bind(args, kwargs)
+        leaves, treedef = tree.flatten(args)
+        return self._compiled(args, leaves, treedef)
+
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
         if not kwargs and len(args) in self._counts_bound:
             return args

@@ -63,6 +63,7 @@ class _ToSympy:
 
     def _numeric(self, node: Node) -> sp.Basic:
         expr = self.memo[node]
+        # A condition used as a number is 1 or 0; one printed as a temporary `t_k` already is.
         if node.op.boolean and not expr.is_Symbol:
             return sp.Piecewise((1, expr), (0, True))
         return expr

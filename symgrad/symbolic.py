@@ -191,8 +191,9 @@ def formula(expr: Any):
 
 
 def _expression_repr(node: Node) -> str:
-    if len(topological_order([node])) > REPR_LIMIT:
-        return f"<symgrad expression of {len(topological_order([node]))} nodes>"
+    size = len(topological_order([node]))
+    if size > REPR_LIMIT:
+        return f"<symgrad expression of {size} nodes>"
     from .printing import to_sympy
 
     return str(to_sympy([node])[0])

@@ -109,12 +109,10 @@ def test_custom_vjp_with_residuals_not_the_inputs_and_none_cotangent():
     assert sg.grad(scaled_exp)(0.5, 3) == pytest.approx(3 * np.exp(0.5), rel=1e-15)
 
 
-def test_custom_vjp_without_a_rule_is_an_error():
-    @sg.custom_vjp
-    def f(x):
-        return x * 2
-
-    with pytest.raises(TypeError, match="defvjp"):
+@pytest.mark.parametrize("decorator, method", [(sg.custom_vjp, "defvjp"), (sg.custom_jvp, "defjvp")])
+def test_a_custom_rule_function_without_a_rule_is_an_error(decorator, method):
+    f = decorator(lambda x: x * 2)
+    with pytest.raises(TypeError, match=method):
         sg.grad(f)(1.0)
 
 
@@ -204,11 +202,3 @@ def test_custom_jvp_with_several_arguments():
     assert sg.grad(mul, argnums=(0, 1))(2.0, 3.0) == (30.0, 2.0)
     assert sg.jvp(mul, (2.0, 3.0), (1.0, 1.0))[1] == 32.0
 
-
-def test_custom_jvp_without_a_rule_is_an_error():
-    @sg.custom_jvp
-    def f(x):
-        return x * 2
-
-    with pytest.raises(TypeError, match="defjvp"):
-        sg.grad(f)(1.0)
