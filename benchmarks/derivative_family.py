@@ -52,7 +52,7 @@ def hessian_strategies(n=100):
         reference = result if reference is None else reference
         assert np.allclose(result, reference, rtol=1e-12), name
         ops = transformed.formula(x).ops
-        call = median_time(lambda: transformed(x), number=200)
+        call = median_time(lambda t=transformed: t(x), number=200)
         print(f"| {name} | {ops} | {statistics.median(builds) * 1e3:.0f} ms | {call * 1e6:.2f} us |")
 
 

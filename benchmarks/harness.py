@@ -100,6 +100,19 @@ def c_function(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> Cal
     return fn
 
 
+def c_array_kernel(source: str, name: str, x: np.ndarray, out_shape: tuple[int, ...]) -> Callable[[], np.ndarray]:
+    """A call of `void name(const double *x, double *out, long len(x))` into a fresh output array."""
+    fn = c_function(compile_c(source), name, None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long)
+    x_ptr = ptr(x)
+
+    def run() -> np.ndarray:
+        out = np.empty(out_shape)
+        fn(x_ptr, ptr(out), len(x))
+        return out
+
+    return run
+
+
 def ptr(array: np.ndarray) -> int:
     """The address of a C-contiguous float64 array, for a `c_void_p` argument."""
     if array.dtype != np.float64 or not array.flags.c_contiguous:

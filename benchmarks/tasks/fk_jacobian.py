@@ -5,7 +5,6 @@ joints in the arm's plane with link lengths L. The output is the tool
 position (x, y, z).
 """
 
-import ctypes
 
 import numpy as np
 
@@ -80,18 +79,7 @@ def reference(Q):
 
 
 def c(Q):
-    fn = harness.c_function(
-        harness.compile_c(C_SOURCE), "fk_jacobian", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long
-    )
-
-    q_ptr = harness.ptr(Q)
-
-    def run():
-        J = np.empty((len(Q), 3, 6))
-        fn(q_ptr, harness.ptr(J), len(Q))
-        return J
-
-    return run
+    return harness.c_array_kernel(C_SOURCE, "fk_jacobian", Q, (len(Q), 3, 6))
 
 
 def numpy(Q):

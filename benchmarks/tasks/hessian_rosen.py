@@ -1,6 +1,5 @@
 """Task 8: Hessian of the Rosenbrock function, n = 100, per call."""
 
-import ctypes
 
 import numpy as np
 
@@ -42,18 +41,7 @@ def reference(x):
 
 
 def c(x):
-    fn = harness.c_function(
-        harness.compile_c(C_SOURCE), "rosen_hessian", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long
-    )
-
-    x_ptr = harness.ptr(x)
-
-    def run():
-        H = np.empty((len(x), len(x)))
-        fn(x_ptr, harness.ptr(H), len(x))
-        return H
-
-    return run
+    return harness.c_array_kernel(C_SOURCE, "rosen_hessian", x, (len(x), len(x)))
 
 
 def numpy(x):

@@ -4,7 +4,6 @@ E = Σ_{i<j} 4 (r_ij⁻¹² - r_ij⁻⁶) (ε = σ = 1), particles near the site
 4×4×4 lattice, so that no pair is too close.
 """
 
-import ctypes
 
 import numpy as np
 
@@ -68,18 +67,7 @@ def reference(P):
 
 
 def c(P):
-    fn = harness.c_function(
-        harness.compile_c(C_SOURCE), "lj_forces", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long
-    )
-
-    p_ptr = harness.ptr(P)
-
-    def run():
-        F = np.empty_like(P)
-        fn(p_ptr, harness.ptr(F), len(P))
-        return F
-
-    return run
+    return harness.c_array_kernel(C_SOURCE, "lj_forces", P, P.shape)
 
 
 def numpy(P):
