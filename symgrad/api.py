@@ -125,6 +125,9 @@ class Transformed:
             return self._transformation(args, False)
         leaves, treedef = tree.flatten(args)
         compiled = self._compiled(args, leaves, treedef)
+        if self._fast is None:
+            # Made on the first call, not when built: `formula()` must not compile native code.
+            self._fast = _native_entry(args, compiled)
         results = iter(compiled.run(leaves))
         out_leaves = [next(results) if is_node else static
                       for is_node, static in zip(compiled.out_is_node, compiled.out_static)]
@@ -223,11 +226,7 @@ class Transformed:
         nodes = inline_identities(nodes)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
-        compiled = _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef,
-                             out_is_node, out_static)
-        if self._fast is None:
-            self._fast = _native_entry(args, compiled)
-        return compiled
+        return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef, out_is_node, out_static)
 
     def _parameter_names(self, count: int) -> list[str]:
         if self._parameters is not None:

@@ -126,3 +126,10 @@ def test_the_direct_printer_is_faithful_to_precedence():
     expected = evaluate(exprs, {x: 1.7, y: 0.6})
     for i, value in enumerate(expected):
         assert namespace[f"e{i}"] == pytest.approx(float(value), rel=1e-15), assignment_lines(graph, graph.output_names)
+
+
+def test_printing_a_formula_compiles_no_native_code():
+    df = sg.grad(lambda x: (x**2).sum())
+    kernel = df.compile(np.ones(3))
+    str(df.formula(np.ones(3)))
+    assert kernel._point_fn is None and not kernel._batch_fns
