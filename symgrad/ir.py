@@ -1,9 +1,16 @@
-"""The intermediate representation: an immutable, hash-consed DAG of scalar nodes.
+"""The intermediate representation: an immutable, hash-consed DAG of array nodes.
 
-A `Node` is one float64-valued operation applied to operand nodes. Nodes are
-interned: building a node equal in structure to a live one returns that
-node, so common subexpressions are shared by construction and identity is
-structural equality. Arrays are NumPy object arrays of nodes.
+A `Node` is one float64-valued operation applied to operand nodes; its value
+is an array of a static `shape` (`()` for a scalar). Nodes are interned:
+building a node equal in structure to a live one returns that node, so
+common subexpressions are shared by construction and identity is structural
+equality.
+
+The same nodes serve two levels (see DESIGN.md, "Two levels"): array graphs,
+whose nodes are whole arrays (what tracing builds), and scalar graphs, whose
+nodes all have shape `()` (what `symgrad.scalarize` turns a small array graph
+into, and what the symbolic layer builds); arrays of scalar nodes are NumPy
+object arrays.
 
 Invariants:
 - a node never changes after it is built;
@@ -32,33 +39,49 @@ class Node:
     """One scalar operation in the DAG. Build nodes with `Node.make`, never directly.
 
     `op` is the primitive, `args` the operand nodes, `param` the payload of a
-    leaf (a float for a constant, a `(name, tag)` pair for a symbol).
-    Python operators on nodes are installed by `symgrad.primitives`.
+    leaf (a float for a constant, a `(name, tag)` pair for a symbol) or the
+    static parameters of a structural operation (axes, shapes, indices), and
+    `shape` the shape of its value. Python operators on nodes are installed by
+    `symgrad.primitives`.
     """
 
-    __slots__ = ("op", "args", "param", "id", "__weakref__")
+    __slots__ = ("op", "args", "param", "shape", "id", "__weakref__")
 
     op: Any
     args: tuple[Node, ...]
     param: Any
+    shape: tuple[int, ...]
     id: int
 
     @staticmethod
-    def make(op: Any, args: tuple[Node, ...] = (), param: Any = None) -> Node:
-        """The interned node for `op(*args)` with `param`; built only if new."""
-        key = (op.name, _param_key(param), *[a.id for a in args])
+    def make(op: Any, args: tuple[Node, ...] = (), param: Any = None, shape: tuple[int, ...] = ()) -> Node:
+        """The interned node for `op(*args)` with `param` and `shape`; built only if new."""
+        key = (op.name, _param_key(param), shape, *[a.id for a in args])
         node = _interned.get(key)
         if node is None:
             node = object.__new__(Node)
-            node.op, node.args, node.param = op, args, param
+            node.op, node.args, node.param, node.shape = op, args, param, shape
             node.id = next(_next_id)
             _interned[key] = node
         return node
 
+    @property
+    def size(self) -> int:
+        """The number of elements of the value."""
+        size = 1
+        for n in self.shape:
+            size *= n
+        return size
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __repr__(self) -> str:
+        shape = f", shape={self.shape}" if self.shape else ""
         if not self.args:
-            return f"Node({self.op.name}, {self.param!r})"
-        return f"Node({self.op.name}, #{', #'.join(str(a.id) for a in self.args)})"
+            return f"Node({self.op.name}, {self.param!r}{shape})"
+        return f"Node({self.op.name}, #{', #'.join(str(a.id) for a in self.args)}{shape})"
 
     def __reduce__(self):
         raise TypeError(
@@ -68,8 +91,11 @@ class Node:
 
 
 def _param_key(param: Any) -> Any:
-    # Floats compare equal across -0.0/0.0 and unequal for NaN; key them by bits.
-    return param.hex() if isinstance(param, float) else param
+    # Floats compare equal across -0.0/0.0 and unequal for NaN; key them by bits
+    # (and by type: a structural zero is a float subclass distinct from 0.0).
+    if isinstance(param, float):
+        return param.hex() if type(param) is float else (type(param), param.hex())
+    return param
 
 
 def topological_order(outputs: Iterable[Node], stop: Container[Node] = ()) -> list[Node]:
@@ -96,7 +122,7 @@ def topological_order(outputs: Iterable[Node], stop: Container[Node] = ()) -> li
 def rewrite(outputs: Sequence[Node], rule: Callable[[Node, tuple[Node, ...]], Node | None]) -> list[Node]:
     """The outputs rebuilt bottom-up, each node replaced by `rule(node, new_operands)` when that is not None.
 
-    Nodes the rule keeps are rebuilt through their primitive's `bind` when an
+    Nodes the rule keeps are rebuilt through their primitive (`rebind`) when an
     operand changed, so the construction-time simplifications apply again.
     """
     image: dict[Node, Node] = {}
@@ -108,7 +134,7 @@ def rewrite(outputs: Sequence[Node], rule: Callable[[Node, tuple[Node, ...]], No
         elif all(new is old for new, old in zip(args, node.args)):
             image[node] = node
         else:
-            image[node] = node.op.bind(*args)
+            image[node] = node.op.rebind(node, args)
     return [image[n] for n in outputs]
 
 

@@ -27,6 +27,7 @@ from .registry import (
     defprimitive,
     is_const,
     is_integer_const,
+    is_structural_zero,
 )
 
 LN2 = math.log(2.0)
@@ -67,6 +68,11 @@ def _sub_simplify(x: Node, y: Node) -> Node | None:
 
 
 def _mul_simplify(x: Node, y: Node) -> Node | None:
+    # A structural zero absorbs (it stands for a product that was never built).
+    if is_structural_zero(x):
+        return x
+    if is_structural_zero(y):
+        return y
     if x.op is not const_p and y.op is const_p:
         x, y = y, x
     if x.op is const_p:
@@ -91,6 +97,8 @@ def _mul_simplify(x: Node, y: Node) -> Node | None:
 
 
 def _div_simplify(x: Node, y: Node) -> Node | None:
+    if is_structural_zero(x):
+        return x
     if is_const(y, 1.0):
         return x
     if is_const(y, -1.0):
@@ -99,6 +107,8 @@ def _div_simplify(x: Node, y: Node) -> Node | None:
 
 
 def _neg_simplify(x: Node) -> Node | None:
+    if is_structural_zero(x):
+        return x
     if x.op is neg_p:
         return x.args[0]
     return None
@@ -333,6 +343,11 @@ def _where_simplify(c: Node, a: Node, b: Node) -> Node | None:
     if c.op is const_p:
         return a if const_value(c) != 0.0 else b
     if a is b:
+        return a
+    # Both branches zero, one of them by structure: the value is that of the other.
+    if is_structural_zero(a) and is_const(b, 0.0):
+        return b
+    if is_structural_zero(b) and is_const(a, 0.0):
         return a
     if a.op is where_p and a.args[0] is c:
         return where(c, a.args[1], b)

@@ -1,15 +1,23 @@
 """The primitive table: everything symgrad knows about an operation, in one place.
 
-A `Primitive` carries its reference evaluation (`impl`, NumPy-vectorised),
+There are two families. An *elementwise* primitive (`symgrad.primitives.
+elementwise`) carries its reference evaluation (`impl`, NumPy-vectorised),
 its local derivatives (`partials`, written in symgrad operations so they can
-be differentiated again), its SymPy counterpart (`sympy`), and its LLVM
-lowering (`llvm`, as data read by `symgrad.codegen`) or a decomposition into
-other primitives (`decompose`). Backends read these facets and keep no
+be differentiated again, on scalars and arrays alike), its SymPy counterpart
+(`sympy`), and its LLVM lowering (`llvm`, as data read by `symgrad.codegen`)
+or a decomposition into other primitives (`decompose`); applied to arrays it
+broadcasts as NumPy does. A *structural* primitive (`symgrad.primitives.
+structural`: reshape, reductions, contractions, slices, ...) has static
+parameters (`node.param`) and declares how to build it (`build`), its
+derivative as a forward rule (`jvp`) and a reverse rule (`vjp`, the
+transpose for linear ones), its expansion into scalar nodes (`scalarize`)
+and its batching rule (`batch`). Backends read these facets and keep no
 lists of their own.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +98,18 @@ class Primitive:
         boolean: the value is always 1.0 or 0.0 (comparisons).
         ufunc: the NumPy ufunc that means this primitive (`np.subtract` for
             `sub`); tracing dispatches `__array_ufunc__` through it.
+
+    Structural primitives (those with `build`) use instead:
+        build: (param, *operands) -> node, with the simplifications of the
+            primitive (a reshape to the same shape is its operand).
+        impl: (node, *operand values) -> value (NumPy).
+        jvp: (node, tangents) -> the output tangent, tangents being one node
+            or None (zero) per operand; None for a zero result.
+        vjp: (ct, node, i) -> the cotangent of operand i, or None.
+        scalarize: (node, *operand object arrays) -> object array of scalar
+            nodes (see `symgrad.scalarize`).
+        batch: (node, operands, batched) -> node: the operation on operands
+            some of which (`batched[i]`) carry a new leading batch axis.
     """
 
     name: str
@@ -103,25 +123,63 @@ class Primitive:
     commutative: bool = False
     boolean: bool = False
     ufunc: str | None = None
+    build: Callable[..., Node] | None = None
+    jvp: Callable[..., Node | None] | None = None
+    vjp: Callable[..., Node | None] | None = None
+    scalarize: Callable[..., Any] | None = None
+    batch: Callable[..., Node] | None = None
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def structural(self) -> bool:
+        return self.build is not None
+
     def bind(self, *operands: Any) -> Node:
-        """Build `self(*operands)`, folding constants and applying `simplify`."""
+        """Build `self(*operands)` elementwise with broadcasting, folding constants and applying `simplify`."""
         if len(operands) != self.arity:
             raise TypeError(f"`{self.name}` takes {self.arity} operands, got {len(operands)}")
         args = tuple(as_node(x) for x in operands)
+        shape = args[0].shape
+        if any(a.shape != shape for a in args):
+            shape = broadcast_shapes(self.name, [a.shape for a in args])
         if self.impl is not None and all(a.op is const_p for a in args):
             with np.errstate(all="ignore"):
                 return const(self.impl(*(a.param for a in args)))
         if self.simplify is not None:
             simpler = self.simplify(*args)
             if simpler is not None:
+                if simpler.shape != shape:
+                    from .layout import broadcast_to
+
+                    simpler = broadcast_to(simpler, shape)
                 return simpler
         if self.commutative and _canonical(args[1]) < _canonical(args[0]):
             args = (args[1], args[0])
-        return Node.make(self, args)
+        return Node.make(self, args, None, shape)
+
+    def rebind(self, node: Node, args: tuple[Node, ...]) -> Node:
+        """`node`'s operation applied to new operands (its param kept), simplified as when built."""
+        if self.build is not None:
+            return self.build(node.param, *args)
+        return self.bind(*args)
+
+
+@functools.cache
+def object_ufunc(builder: Callable[..., Node], arity: int) -> np.ufunc:
+    """A NumPy ufunc applying `builder` to object arrays of nodes, with broadcasting."""
+    return np.frompyfunc(builder, arity, 1)
+
+
+def broadcast_shapes(name: str, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape NumPy broadcasting gives operands of `shapes`, or a ValueError naming the operation."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(
+            f"`{name}`: operands of shapes {', '.join(map(str, shapes))} do not broadcast together"
+        ) from None
 
 
 def _canonical(node: Node) -> tuple[bool, int]:
@@ -144,9 +202,40 @@ const_p = Primitive("const", 0, sympy="Float")
 symbol_p = Primitive("symbol", 0, sympy="Symbol")
 
 
+class StructuralZero(float):
+    """The value 0.0 of a derivative that is zero by structure, not by arithmetic.
+
+    `x * 0.0` is not folded (it is NaN for an infinite `x`), but a product
+    with a structural zero is that zero: a one-hot tangent of a Jacobian
+    column, expanded into scalars, then only builds the nonzero paths (as
+    if the zero entries were never built, which they would not be if each
+    column were differentiated on its own).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "StructuralZero()"
+
+    def __reduce__(self):
+        return (StructuralZero, ())
+
+
 def const(value: float) -> Node:
     """The constant node of a float value."""
     return Node.make(const_p, (), float(value))
+
+
+ZERO = Node.make(const_p, (), StructuralZero(0.0))
+
+
+def is_structural_zero(node: Node) -> bool:
+    return node.op is const_p and type(node.param) is StructuralZero
+
+
+def symbol(name: str, tag: int = 0, shape: tuple[int, ...] = ()) -> Node:
+    """The symbol `name` of `shape`; symbols with different tags are different variables."""
+    return Node.make(symbol_p, (), (name, tag), tuple(shape))
 
 
 def const_value(node: Node) -> float:
