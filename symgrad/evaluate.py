@@ -1,7 +1,8 @@
 """The reference interpreter: evaluate a graph with NumPy, one primitive `impl` per node.
 
-This is the semantics compiled kernels are tested against. Inputs may carry
-a leading batch axis; every `impl` broadcasts.
+This is the semantics compiled kernels are tested against. For scalar
+graphs, inputs may carry a leading batch axis (every elementwise `impl`
+broadcasts); array graphs take arrays of the symbols' shapes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ def evaluate(outputs: Sequence[Node], values: Mapping[Node, np.ndarray | float])
     result: dict[Node, object] = {}
     with np.errstate(all="ignore"):
         for node in topological_order(outputs):
-            if node.op is const_p:
-                result[node] = node.param
-            elif node.op is symbol_p:
+            op = node.op
+            if op is const_p:
+                result[node] = float(node.param)
+            elif op is symbol_p:
                 if node not in values:
                     raise ValueError(f"no value given for symbol `{node.param[0]}`")
                 result[node] = values[node]
+            elif op.structural or not node.args:
+                result[node] = op.impl(node, *(result[a] for a in node.args))
             else:
-                result[node] = node.op.impl(*(result[a] for a in node.args))
+                result[node] = op.impl(*(result[a] for a in node.args))
     return [np.asarray(result[o], dtype=np.float64) for o in outputs]

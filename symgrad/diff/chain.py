@@ -10,7 +10,7 @@ it into the result; `where(c, d * p, 0)` selects it away instead.
 from __future__ import annotations
 
 from ..ir import Node
-from ..primitives import add, as_node, is_const, mul, where, where_p
+from ..primitives import add, as_node, broadcast_to, is_const, mul, reduce_sum, reshape, where, where_p
 
 
 def scale(d: Node, p: Node) -> Node:
@@ -35,12 +35,30 @@ def accumulate(total: Node | None, term: Node) -> Node:
     return add(total, term)
 
 
-def partials_of(node: Node) -> tuple[Node | None, ...]:
-    """The local partials of a node, with structural zeros as None."""
-    if node.op.partials is None:
-        from ..errors import UnsupportedPrimitiveError
+def sum_to_shape(x: Node, shape: tuple[int, ...]) -> Node:
+    """`x` summed over the axes broadcasting added to an operand of `shape` (the transpose of broadcasting)."""
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = [*range(lead), *(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)]
+    return reshape(reduce_sum(x, axes), shape)
 
-        raise UnsupportedPrimitiveError(f"no derivative rule for primitive `{node.op.name}`")
+
+def fit(x: Node, shape: tuple[int, ...]) -> Node:
+    """A tangent `x` broadcast to the shape of its node (a partial may be a scalar)."""
+    return x if x.shape == shape else broadcast_to(x, shape)
+
+
+def no_rule(node: Node):
+    from ..errors import UnsupportedPrimitiveError
+
+    return UnsupportedPrimitiveError(f"no derivative rule for primitive `{node.op.name}`")
+
+
+def partials_of(node: Node) -> tuple[Node | None, ...]:
+    """The local partials of an elementwise node, with structural zeros as None."""
+    if node.op.partials is None:
+        raise no_rule(node)
     out = []
     for p in node.op.partials(*node.args):
         if p is not None:

@@ -10,25 +10,31 @@ from collections.abc import Sequence
 
 from ..ir import Node, topological_order
 from ..primitives import as_node, const, is_const
-from .chain import accumulate, partials_of, scale
+from .chain import accumulate, fit, no_rule, partials_of, scale
 
 
 def jvp(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node | float]) -> list[Node]:
-    """`sum_j d outputs[k] / d wrt[j] * tangents[j]`, for each k."""
+    """`sum_j d outputs[k] / d wrt[j] * tangents[j]`, for each k (a tangent has its variable's shape)."""
     tangent: dict[Node, Node] = {}
     for w, t in zip(wrt, tangents):
         t = as_node(t)
         if not is_const(t, 0.0):
-            tangent[w] = accumulate(tangent.get(w), t)
+            tangent[w] = accumulate(tangent.get(w), fit(t, w.shape))
     variables = set(tangent)
     for node in topological_order(outputs):
         if node in variables or not any(a in tangent for a in node.args):
             continue
-        total = None
-        for arg, p in zip(node.args, partials_of(node)):
-            t = tangent.get(arg)
-            if t is not None and p is not None:
-                total = accumulate(total, scale(t, p))
+        if node.op.partials is not None:
+            total = None
+            for arg, p in zip(node.args, partials_of(node)):
+                t = tangent.get(arg)
+                if t is not None and p is not None:
+                    total = accumulate(total, scale(t, p))
+            total = None if total is None else fit(total, node.shape)
+        elif node.op.jvp is not None:
+            total = node.op.jvp(node, [tangent.get(a) for a in node.args])
+        else:
+            raise no_rule(node)
         if total is not None:
             tangent[node] = total
-    return [tangent.get(o, const(0.0)) for o in outputs]
+    return [tangent[o] if o in tangent else fit(const(0.0), o.shape) for o in outputs]

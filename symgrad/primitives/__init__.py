@@ -34,6 +34,7 @@ from .registry import (
     defprimitive,
     is_const,
     is_structural_zero,
+    object_ufunc,
     symbol,
     symbol_p,
 )
@@ -49,6 +50,6 @@ __all__ = [
     "LEAVES", "REGISTRY", "STRUCTURAL", "ZERO", "ArrayConstant", "Indices", "Primitive", "StructuralZero",
     "array_const", "as_node", "basis", "broadcast_in_dim", "broadcast_to", "concatenate", "const", "const_p",
     "const_value", "defprimitive", "dot_general", "element", "elementwise", "gather", "is_const",
-    "is_structural_zero", "layout", "pack", "pad", "reduce", "reduce_max", "reduce_min", "reduce_sum",
+    "is_structural_zero", "layout", "object_ufunc", "pack", "pad", "reduce", "reduce_max", "reduce_min", "reduce_sum",
     "reshape", "scatter_add", "slice_", "symbol", "symbol_p", "transpose", "zeros",
 ]

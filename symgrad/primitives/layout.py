@@ -391,7 +391,7 @@ def _pack_batch(node: Node, args, batched) -> Node:
     return reshape(concatenate(columns, 1), (size, *node.shape))
 
 
-def _pack_values(node: Node, xs) -> np.ndarray:
+def _pack_values(node: Node, *xs) -> np.ndarray:
     out = np.empty(len(xs), dtype=object)
     out[:] = [x[()] if isinstance(x, np.ndarray) else x for x in xs]
     return out.reshape(node.shape)

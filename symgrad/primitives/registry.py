@@ -144,7 +144,8 @@ class Primitive:
         shape = args[0].shape
         if any(a.shape != shape for a in args):
             shape = broadcast_shapes(self.name, [a.shape for a in args])
-        if self.impl is not None and all(a.op is const_p for a in args):
+        if self.impl is not None and all(a.op is const_p for a in args) and not (
+                self.simplify is not None and any(type(a.param) is StructuralZero for a in args)):
             with np.errstate(all="ignore"):
                 return const(self.impl(*(a.param for a in args)))
         if self.simplify is not None:
@@ -155,6 +156,9 @@ class Primitive:
 
                     simpler = broadcast_to(simpler, shape)
                 return simpler
+        if self.impl is not None and all(a.op is const_p for a in args):
+            with np.errstate(all="ignore"):
+                return const(self.impl(*(a.param for a in args)))
         if self.commutative and _canonical(args[1]) < _canonical(args[0]):
             args = (args[1], args[0])
         return Node.make(self, args, None, shape)
