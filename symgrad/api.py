@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,20 +25,8 @@ from .diff import jacobian as jacobian_nodes
 from .diff import jvp as jvp_nodes
 from .diff import vjp as vjp_nodes
 from .ir import Graph, Node, substitute
-from .primitives import as_node
-from .simplify import inline_identities
-from .trace import (
-    TracedArray,
-    flat_nodes,
-    fresh_tag,
-    is_traced,
-    node_array,
-    shaped_like,
-    symbol_array,
-    traced_leaves,
-    tracing,
-    wrap,
-)
+from .primitives import as_node, symbol
+from .trace import TracedArray, as_array_node, fresh_tag, is_traced, traced_leaves, tracing
 
 # A transformation: (args, fresh) -> traced outputs. `fresh` says that the
 # arguments are symbols made for this very trace, so the transformation may
@@ -52,7 +39,12 @@ Transformation = Callable[[tuple, bool], Any]
 
 @dataclass
 class _Compiled:
-    """The kernel for one input signature and how to map arguments and results."""
+    """The kernel for one input signature and how to map arguments and results.
+
+    `graph` is what the kernel computes (the scalar graph of a small
+    function, the array graph of a large one), `lowering` which of the two
+    it is (`"scalar"` or `"loops"`).
+    """
 
     graph: Graph
     kernel: Any
@@ -60,6 +52,7 @@ class _Compiled:
     out_treedef: Any
     out_is_node: list[bool]
     out_static: list[Any]
+    lowering: str = "scalar"
 
     def run(self, leaves: list[Any]) -> list[Any]:
         return self.kernel(*[leaves[i] for i in self.float_leaves])
@@ -183,7 +176,7 @@ class Transformed:
         return compiled
 
     def _build(self, args: tuple) -> _Compiled:
-        from .runtime import Kernel
+        from .lowering import lower
 
         names = self._parameter_names(len(args))
         tag = fresh_tag()
@@ -196,9 +189,9 @@ class Transformed:
             for path, leaf in zip(paths, leaves):
                 if _is_float(leaf):
                     shape = np.shape(leaf)
-                    symbols = symbol_array(path, shape, tag)
-                    traced_leaves.append(TracedArray(symbols))
-                    inputs.extend(symbols.flat)
+                    node = symbol(path, tag, shape)
+                    traced_leaves.append(TracedArray(node))
+                    inputs.append(node)
                     input_names.append(path)
                     input_shapes.append(shape)
                     float_leaves.append(position)
@@ -217,16 +210,17 @@ class Transformed:
                 out_is_node.append(False)
                 out_static.append(leaf)
                 continue
-            array = wrap(leaf.nodes if isinstance(leaf, TracedArray) else leaf).nodes
-            nodes.extend(array.flat)
+            node = as_array_node(leaf)
+            nodes.append(node)
             output_names.append(path)
-            output_shapes.append(array.shape)
+            output_shapes.append(node.shape)
             out_is_node.append(True)
             out_static.append(None)
-        nodes = inline_identities(nodes)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
-        return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef, out_is_node, out_static)
+        lowered = lower(graph, self.__name__)
+        return _Compiled(lowered.graph, lowered.kernel, float_leaves, out_treedef, out_is_node, out_static,
+                         lowered.lowering)
 
     def _parameter_names(self, count: int) -> list[str]:
         if self._parameters is not None:
@@ -348,23 +342,18 @@ def _decorator(transform: Callable) -> Callable:
 
 @dataclass
 class _Variables:
+    """The leaves a derivative is taken with respect to: one symbol node per float leaf."""
+
     call_args: tuple
     nodes: list[Node]
-    structures: list[tuple[Any, list[tuple[int, ...]]]]
+    structures: list[tuple[Any, int]]
     mapping: dict[Node, Node]
 
-    def unflatten(self, flat: np.ndarray) -> list[Any]:
-        """One tree per variable argument, cut from `flat`, an object array of shape (..., n)
-        over all n variables: each leaf gets the shape (..., *leaf shape)."""
-        lead = flat.shape[:-1]
-        trees, offset = [], 0
-        for treedef, shapes in self.structures:
-            leaves = []
-            for shape in shapes:
-                size = math.prod(shape)
-                leaves.append(TracedArray(flat[..., offset:offset + size].reshape(lead + shape)))
-                offset += size
-            trees.append(tree.unflatten(treedef, leaves))
+    def unflatten(self, nodes: Sequence[Node]) -> list[Any]:
+        """One tree per variable argument, with the nodes (one per leaf, in order) as its leaves."""
+        trees, it = [], iter(nodes)
+        for treedef, count in self.structures:
+            trees.append(tree.unflatten(treedef, [TracedArray(next(it)) for _ in range(count)]))
         return trees
 
 
@@ -390,7 +379,7 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
     tag = None if fresh else fresh_tag()
     for i in argnums:
         leaves, treedef = tree.flatten(args[i])
-        new_leaves, shapes = [], []
+        new_leaves = []
         for position, leaf in enumerate(leaves):
             if not isinstance(leaf, (TracedArray, Node)) and not _is_float(leaf):
                 kind = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
@@ -399,18 +388,17 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
                     f"a value of type {kind}. Only float arguments are differentiable; pass a "
                     f"float (e.g. 3.0) or leave argument {i} out of `argnums`."
                 )
-            actual = leaf.nodes if isinstance(leaf, TracedArray) else wrap(leaf).nodes
+            actual = as_array_node(leaf)
             if fresh:
-                symbols = actual
+                variable = actual
             else:
                 # One name per leaf: equal names and tags would be one (hash-consed) symbol.
-                symbols = symbol_array(f"_d{i}_{position}", actual.shape, tag)
-                mapping.update(zip(symbols.flat, actual.flat))
-            nodes.extend(symbols.flat)
-            shapes.append(actual.shape)
-            new_leaves.append(TracedArray(symbols))
+                variable = symbol(f"_d{i}_{position}", tag, actual.shape)
+                mapping[variable] = actual
+            nodes.append(variable)
+            new_leaves.append(TracedArray(variable))
         call_args[i] = tree.unflatten(treedef, new_leaves)
-        structures.append((treedef, shapes))
+        structures.append((treedef, len(leaves)))
     return _Variables(tuple(call_args), nodes, structures, mapping)
 
 
@@ -419,9 +407,10 @@ def _substituted(outputs: Any, mapping: dict[Node, Node]) -> Any:
     if not mapping:
         return outputs
     leaves, treedef = tree.flatten(outputs)
-    traced = [leaf for leaf in leaves if isinstance(leaf, TracedArray)]
-    new = iter(shaped_like(traced, substitute(flat_nodes(traced), mapping)))
-    return tree.unflatten(treedef, [next(new) if isinstance(leaf, TracedArray) else leaf for leaf in leaves])
+    traced = [leaf.node for leaf in leaves if isinstance(leaf, TracedArray)]
+    new = iter(substitute(traced, mapping))
+    return tree.unflatten(treedef, [TracedArray(next(new)) if isinstance(leaf, TracedArray) else leaf
+                                    for leaf in leaves])
 
 
 def _scalar_output(fun: Callable, value: Any) -> Node:
@@ -432,7 +421,7 @@ def _scalar_output(fun: Callable, value: Any) -> Node:
                 f"shape {value.shape}. Reduce it to a scalar (e.g. `.sum()` or `.mean()`), or use "
                 "`symgrad.jacobian` for the derivative of every output."
             )
-        return value.nodes[()]
+        return value.node
     if isinstance(value, Node):
         return value
     if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
@@ -468,10 +457,9 @@ def _gradient_transformation(fun: Callable, argnums, has_aux: bool, with_value: 
         variables = _variables(fun, args, nums, fresh)
         value, aux = _split_aux(fun, fun(*variables.call_args), has_aux)
         value_node = _scalar_output(fun, value)
-        grads = variables.unflatten(node_array(vjp_nodes([value_node], [1.0], variables.nodes),
-                                               (len(variables.nodes),)))
+        grads = variables.unflatten(vjp_nodes([value_node], [1.0], variables.nodes))
         grad = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
-        value = TracedArray(np.asarray(value_node, dtype=object).reshape(()))
+        value = TracedArray(value_node)
         aux = tree.unflatten(*reversed(traced_leaves(aux)))
         value, aux, grad = _substituted((value, aux, grad), variables.mapping)
         if with_value:
@@ -553,17 +541,13 @@ def _jacobian_transformation(fun: Callable, argnums, mode: str) -> Transformatio
         nums = _normalize_argnums(fun, argnums, len(args))
         variables = _variables(fun, args, nums, fresh)
         outs, out_treedef = traced_leaves(fun(*variables.call_args))
-        out_nodes = flat_nodes(outs)
-        n = len(variables.nodes)
-        rows = jacobian_nodes(out_nodes, variables.nodes, mode)
-        jac = node_array((x for row in rows for x in row), (len(out_nodes), n))
-        blocks, offset = [], 0
-        for leaf in outs:
-            # This output's rows, shaped (*output shape, n): leaves of (*output shape, *argument shape).
-            per_arg = variables.unflatten(jac[offset:offset + leaf.size].reshape(leaf.shape + (n,)))
-            blocks.append(tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0])
-            offset += leaf.size
-        return _substituted(tree.unflatten(out_treedef, blocks), variables.mapping)
+        blocks = jacobian_nodes([o.node for o in outs], variables.nodes, mode)
+        parts = []
+        for row in blocks:
+            # This output's blocks, one per variable leaf, back into the arguments' structures.
+            per_arg = variables.unflatten(row)
+            parts.append(tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0])
+        return _substituted(tree.unflatten(out_treedef, parts), variables.mapping)
 
     return transformation
 
@@ -629,13 +613,15 @@ def _jvp_transformation(fun: Callable) -> Transformation:
         primals, tangents = args[:count], args[count:]
         variables = _variables(fun, primals, tuple(range(count)), fresh)
         outs, out_treedef = traced_leaves(fun(*variables.call_args))
-        tangent_nodes = flat_nodes(traced_leaves(tangents)[0])
-        if len(tangent_nodes) != len(variables.nodes):
+        tangent_nodes = [t.node for t in traced_leaves(tangents)[0]]
+        if [t.shape for t in tangent_nodes] != [v.shape for v in variables.nodes]:
             raise ValueError(
                 f"`jvp` of `{_name(fun)}`: tangents must match primals in structure and shape, "
-                f"got {len(tangent_nodes)} tangent values for {len(variables.nodes)} primal values"
+                f"got shapes {[t.shape for t in tangent_nodes]} for primals of shapes "
+                f"{[v.shape for v in variables.nodes]}"
             )
-        tangent_leaves = shaped_like(outs, jvp_nodes(flat_nodes(outs), variables.nodes, tangent_nodes))
+        out_tangents = jvp_nodes([o.node for o in outs], variables.nodes, tangent_nodes)
+        tangent_leaves = [TracedArray(t) for t in out_tangents]
         result = (tree.unflatten(out_treedef, outs), tree.unflatten(out_treedef, tangent_leaves))
         return _substituted(result, variables.mapping)
 
@@ -695,8 +681,8 @@ def _vjp_transformation(fun: Callable) -> Transformation:
                 f"{shapes[0] if len(shapes) == 1 else shapes}, got "
                 f"{given[0] if len(given) == 1 else given}"
             )
-        grads = vjp_nodes(flat_nodes(outs), flat_nodes(ct_leaves), variables.nodes)
-        grads = variables.unflatten(node_array(grads, (len(variables.nodes),)))
+        grads = vjp_nodes([o.node for o in outs], [c.node for c in ct_leaves], variables.nodes)
+        grads = variables.unflatten(grads)
         return _substituted(tuple(grads), variables.mapping)
 
     return transformation

@@ -3,8 +3,9 @@
 The function is traced once for a single batch element; its kernel's batch
 entry then runs every element in native code (split across cores for long
 batches), reading the arguments in place through their strides. Inside
-another transformation (with traced arguments) the map is unrolled
-symbolically, one copy of the function per batch element.
+another transformation (with traced arguments) the map is batched
+symbolically: the function's graph gets a leading batch axis
+(`symgrad.vectorize`), one copy of the program whatever the batch size.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from . import tree
 from .api import Transformed, _decorator, _name
-from .trace import TracedArray, _context, fresh_tag, is_traced, symbol_array, wrap
+from .primitives import symbol, transpose
+from .trace import TracedArray, as_array_node, fresh_tag, inside_trace, is_traced, traced_leaves
+from .vectorize import batched_output, vectorize
 
 Axes = int | None | Sequence[int | None]
 
@@ -44,11 +47,11 @@ class Batched:
     def __call__(self, *args: Any) -> Any:
         axes = self._axes(len(args))
         # Inside a trace `fun` may close over traced values, so it cannot run natively.
-        if is_traced(args) or getattr(_context, "functions", None):
+        if is_traced(args) or inside_trace():
             mapped = [a for a, ax in zip(args, axes) if ax is not None]
             if self.out_axes == 0 and mapped and not is_traced(mapped):
                 return self._row_map(args, axes)
-            return self._unrolled(args, axes)
+            return self._vectorized(args, axes)
         n = self._batch_size(args, axes)
         # Flat float arguments (the common case) find their kernel by shapes alone.
         key = tuple((a.shape, a.dtype.str) if type(a) is np.ndarray else type(a) for a in args)
@@ -112,12 +115,12 @@ class Batched:
 
     def _row_map(self, args: tuple, axes: list[int | None]) -> Any:
         """Map over concrete data inside a trace: a `RowMap`, which reduces to native loops."""
-        from .reduction import Dataset, RowMap
+        from .reduction import Dataset, RowMap, row_symbol
 
         n = self._batch_size(args, axes)
         names = self._row._parameter_names(len(args))
         tag = fresh_tag()
-        columns, row_args = [], []
+        columns, row_args, rows = [], [], set()
         for name, arg, axis in zip(names, args, axes):
             if axis is None:
                 row_args.append(arg)
@@ -127,39 +130,46 @@ class Batched:
             row_leaves = []
             for path, leaf in zip(paths, leaves):
                 data = np.moveaxis(np.asarray(leaf, dtype=np.float64), axis, 0)
-                symbols = symbol_array(path, data.shape[1:], tag)
-                columns.append((np.ascontiguousarray(data.reshape(n, -1)), symbols.reshape(-1)))
-                row_leaves.append(TracedArray(symbols))
+                node, elements = row_symbol(path, data.shape[1:], tag)
+                columns.append((np.ascontiguousarray(data.reshape(n, -1)), elements))
+                rows.add(node)
+                row_leaves.append(TracedArray(node))
             row_args.append(tree.unflatten(treedef, row_leaves))
         out = self.fun(*row_args)
         if not tree.is_leaf(out):
-            return self._unrolled(args, axes)
-        return RowMap(Dataset(columns, n), wrap(_nodes(out)), lambda: self._unrolled(args, axes))
+            return self._vectorized(args, axes)
+        row = out if isinstance(out, TracedArray) else TracedArray(as_array_node(out))
+        return RowMap(Dataset(columns, n, frozenset(rows)), row, lambda: self._vectorized(args, axes))
 
-    def _unrolled(self, args: tuple, axes: list[int | None]) -> Any:
+    def _vectorized(self, args: tuple, axes: list[int | None]) -> Any:
+        """The map as array code: `fun` traced for one element, its graph given a batch axis."""
         n = self._batch_size(args, axes)
-        outputs = []
-        for k in range(n):
-            row = [a if ax is None else _take(a, k, ax) for a, ax in zip(args, axes)]
-            outputs.append(self.fun(*row))
-        per_leaf = [tree.flatten(o)[0] for o in outputs]
-        treedef = tree.flatten(outputs[0])[1] if outputs else None
-        if treedef is None and not outputs:
-            raise ValueError("`vmap` over an empty batch inside a traced function has no output shape")
-        stacked = [np.stack([wrap(_nodes(p[j])).nodes for p in per_leaf], axis=self.out_axes)
-                   for j in range(len(per_leaf[0]))]
-        return tree.unflatten(treedef, [TracedArray(s) for s in stacked])
-
-
-def _nodes(x: Any) -> Any:
-    return x.nodes if isinstance(x, TracedArray) else x
-
-
-def _take(arg: Any, k: int, axis: int) -> Any:
-    leaves, treedef = tree.flatten(arg)
-    taken = [x[(slice(None),) * (axis % np.ndim(x)) + (k,)] if isinstance(x, TracedArray)
-             else np.take(np.asarray(x), k, axis=axis) for x in leaves]
-    return tree.unflatten(treedef, taken)
+        tag = fresh_tag()
+        batched: dict = {}
+        element_args = []
+        for i, (arg, axis) in enumerate(zip(args, axes)):
+            if axis is None:
+                element_args.append(arg)
+                continue
+            leaves, treedef = tree.flatten(arg)
+            stand_ins = []
+            for j, leaf in enumerate(leaves):
+                node = as_array_node(leaf)
+                axis_j = axis % node.ndim
+                moved = transpose(node, (axis_j, *(a for a in range(node.ndim) if a != axis_j)))
+                stand_in = symbol(f"_vmap{i}_{j}", tag, moved.shape[1:])
+                batched[stand_in] = moved
+                stand_ins.append(TracedArray(stand_in))
+            element_args.append(tree.unflatten(treedef, stand_ins))
+        out_leaves, treedef = traced_leaves(self.fun(*element_args))
+        results = []
+        for (node, is_batched) in vectorize([leaf.node for leaf in out_leaves], batched):
+            node = batched_output(node, is_batched, n)
+            out_axis = self.out_axes % node.ndim
+            order = [a for a in range(1, node.ndim)]
+            order.insert(out_axis, 0)
+            results.append(TracedArray(transpose(node, order)))
+        return tree.unflatten(treedef, results)
 
 
 def _is_array(x: Any) -> bool:

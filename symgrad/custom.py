@@ -1,12 +1,13 @@
 """Custom derivative rules: `custom_vjp` and `custom_jvp`.
 
-A call of a function with a custom rule becomes, for each output element j,
-a node `rule_j(out_j, x_1, ..., x_n)` whose value is `out_j` and whose
-partials are the Jacobian row j that the rule defines. The row is found by
-tracing the rule itself (a VJP rule with one-hot cotangents, a JVP rule
-with one-hot tangents), so it is an ordinary expression of the inputs and
-higher-order derivatives through a custom rule just work. The nodes are
-inlined away before a graph is compiled or printed.
+A call of a function with a custom rule becomes, for each output leaf, a
+node `rule(out, x_1, ..., x_n)` whose value is `out` and whose derivative
+rules come from the user's rule, traced once with symbolic cotangents (a
+VJP rule) or tangents (a JVP rule). A VJP rule is linear in its cotangent,
+so the forward rule is its transpose (a VJP of the traced rule with respect
+to the cotangent symbol), and the other way round for a JVP rule: both
+modes, and derivatives of any order, work through either kind of rule. The
+nodes are inlined away before a graph is compiled or printed.
 """
 
 from __future__ import annotations
@@ -21,48 +22,59 @@ import numpy as np
 
 from . import tree
 from .api import _name, jit
+from .diff import vjp as vjp_nodes
 from .ir import Node, substitute
-from .primitives import const
+from .primitives import broadcast_to, symbol, zeros
 from .primitives.registry import Identity, Primitive
-from .trace import TracedArray, flat_nodes, fresh_tag, is_traced, shaped_like, symbol_array, traced_leaves, wrap
+from .trace import TracedArray, as_array_node, fresh_tag, is_traced, traced_leaves, wrap
 
 _calls = itertools.count()
 
 
-def _rule_primitive(name: str, variables: list[Node], row: list[Node]) -> Primitive:
-    def partials(out: Node, *operands: Node) -> tuple:
-        # The row was traced against `variables`; follow any substitution since.
-        mapping = {old: new for old, new in zip(variables, operands) if old is not new}
-        return (None, *substitute(row, mapping))
+def _rule_node(name: str, out: Node, variables: list[Node], jvp, vjp) -> Node:
+    """The node `out` carrying a derivative rule; `jvp(tangents, mapping)` and `vjp(ct, i, mapping)` give it,
+    `mapping` being the substitution of the traced inputs by the node's operands (when they changed)."""
 
-    return Primitive(name, 1 + len(variables), impl=lambda out, *xs: out, partials=partials,
-                     sympy=lambda sp, out, *xs: out, llvm=Identity())
+    def mapping_of(node: Node) -> dict[Node, Node]:
+        return {old: new for old, new in zip(variables, node.args[1:]) if old is not new}
+
+    prim = Primitive(
+        name, 1 + len(variables),
+        build=lambda param, *args: Node.make(prim, args, param, args[0].shape),
+        impl=lambda node, value, *xs: value, sympy=lambda sp, value, *xs: value, llvm=Identity(),
+        jvp=lambda node, tangents: jvp(tangents[1:], mapping_of(node)),
+        vjp=lambda ct, node, i: None if i == 0 else vjp(ct, i - 1, mapping_of(node)),
+        # Expanded into scalars, a scalar call keeps its rule; the elements of an array call are
+        # their values (the scalar Jacobians of `symgrad.diff.jacobian` avoid those).
+        scalarize=lambda node, value, *xs: (_boxed(prim.build(None, value[()], *(x[()] for x in xs)))
+                                            if value.shape == () and all(x.shape == () for x in xs) else value),
+        # Batched, the value carries on without its rule (derivatives of the batched function
+        # then follow the function's own graph).
+        batch=lambda node, args, batched: args[0],
+    )
+    return Node.make(prim, (out, *variables), None, out.shape)
+
+
+def _boxed(node: Node) -> np.ndarray:
+    out = np.empty((), dtype=object)
+    out[()] = node
+    return out
 
 
 def _traced_inputs(args: tuple) -> tuple[tuple, list[Node]]:
-    """The arguments with every float leaf as a traced array, and the flat input nodes."""
+    """The arguments with every float leaf as a traced array, and their nodes."""
     leaves, treedef = tree.flatten(args)
     traced, nodes = [], []
     for leaf in leaves:
         if isinstance(leaf, (TracedArray, Node)) or np.asarray(leaf).dtype.kind == "f":
-            leaf = leaf if isinstance(leaf, TracedArray) else wrap(leaf)
-            nodes.extend(leaf.nodes.flat)
+            leaf = wrap(leaf)
+            nodes.append(leaf.node)
         traced.append(leaf)
     return tree.unflatten(treedef, traced), nodes
 
 
-def _with_rule(name: str, outputs: Any, variables: list[Node], rows: list[list[Node]]) -> Any:
-    traced, treedef = traced_leaves(outputs)
-    call = next(_calls)
-    ruled = [_rule_primitive(f"{name}#{call}:{j}", variables, rows[j]).bind(o, *variables)
-             for j, o in enumerate(flat_nodes(traced))]
-    return tree.unflatten(treedef, shaped_like(traced, ruled))
-
-
-def _one_hot_images(expressions: list[Node], symbols: list[Node]) -> list[list[Node]]:
-    """`expressions` with the symbols set to each unit vector in turn (one list per symbol)."""
-    zero, one = const(0.0), const(1.0)
-    return [substitute(expressions, {s: (one if s is t else zero) for s in symbols}) for t in symbols]
+def _zeros_for(symbols: list[Node]) -> dict[Node, Node]:
+    return {s: zeros(s.shape) for s in symbols}
 
 
 class _CustomRule:
@@ -121,12 +133,26 @@ class custom_vjp(_CustomRule):  # noqa: N801  (JAX's name)
         out, residuals = self.fwd(*args)
         out_leaves, out_treedef = traced_leaves(out)
         tag = fresh_tag()
-        g_leaves = [TracedArray(symbol_array(f"_g{k}", leaf.shape, tag)) for k, leaf in enumerate(out_leaves)]
-        g_symbols = flat_nodes(g_leaves)
-        cotangents = self.bwd(residuals, tree.unflatten(out_treedef, g_leaves))
+        g = [symbol(f"_g{k}", tag, leaf.shape) for k, leaf in enumerate(out_leaves)]
+        cotangents = self.bwd(residuals, tree.unflatten(out_treedef, [TracedArray(s) for s in g]))
         ct_nodes = self._cotangent_nodes(args, cotangents)
-        rows = _one_hot_images(ct_nodes, g_symbols)
-        return _with_rule(_name(self.fun), out, variables, rows)
+        call = next(_calls)
+        ruled = []
+        for k, leaf in enumerate(out_leaves):
+            others = _zeros_for([s for s in g if s is not g[k]])
+
+            def vjp(ct, i, mapping, k=k, others=others):
+                return substitute([ct_nodes[i]], {**others, g[k]: ct, **mapping})[0]
+
+            def jvp(tangents, mapping, k=k, others=others):
+                # The rule is linear in g: the forward map is its transpose.
+                if all(t is None for t in tangents):
+                    return None
+                (forward,) = vjp_nodes(ct_nodes, [0.0 if t is None else t for t in tangents], [g[k]])
+                return substitute([forward], {**others, g[k]: zeros(g[k].shape), **mapping})[0]
+
+            ruled.append(TracedArray(_rule_node(f"{_name(self.fun)}#{call}:{k}", leaf.node, variables, jvp, vjp)))
+        return tree.unflatten(out_treedef, ruled)
 
     def _cotangent_nodes(self, args: tuple, cotangents: Any) -> list[Node]:
         name = _name(self.fun)
@@ -147,16 +173,15 @@ class custom_vjp(_CustomRule):  # noqa: N801  (JAX's name)
                 if not isinstance(leaf, TracedArray):
                     continue
                 if c is None:
-                    nodes.extend([const(0.0)] * leaf.size)
+                    nodes.append(zeros(leaf.shape))
                     continue
                 try:
-                    block = np.broadcast_to(wrap(c.nodes if isinstance(c, TracedArray) else c).nodes, leaf.shape)
+                    nodes.append(broadcast_to(as_array_node(c), leaf.shape))
                 except ValueError:
                     raise ValueError(
                         f"the `bwd` rule of `{name}` returned a cotangent of shape {np.shape(c)} "
                         f"for argument {i} of shape {leaf.shape}"
                     ) from None
-                nodes.extend(block.flat)
         return nodes
 
 
@@ -189,14 +214,32 @@ class custom_jvp(_CustomRule):  # noqa: N801  (JAX's name)
         def tangent_of(leaf: Any) -> Any:
             if not isinstance(leaf, TracedArray):
                 return None
-            symbols = symbol_array(f"_t{len(tangent_symbols)}", leaf.shape, tag)
-            tangent_symbols.extend(symbols.flat)
-            return TracedArray(symbols)
+            t = symbol(f"_t{len(tangent_symbols)}", tag, leaf.shape)
+            tangent_symbols.append(t)
+            return TracedArray(t)
 
         leaves, treedef = tree.flatten(args)
         tangents = tree.unflatten(treedef, [tangent_of(leaf) for leaf in leaves])
         _, out_tangent = self.rule(args, tangents)
-        t_nodes = flat_nodes(traced_leaves(out_tangent)[0])
-        columns = _one_hot_images(t_nodes, tangent_symbols)
-        rows = [[columns[i][j] for i in range(len(variables))] for j in range(len(t_nodes))]
-        return _with_rule(_name(self.fun), out, variables, rows)
+        out_leaves, out_treedef = traced_leaves(out)
+        t_nodes = [t.node for t in traced_leaves(out_tangent)[0]]
+        if [t.shape for t in t_nodes] != [o.shape for o in out_leaves]:
+            raise ValueError(f"the JVP rule of `{_name(self.fun)}` returned tangents of shapes "
+                             f"{[t.shape for t in t_nodes]} for outputs of shapes {[o.shape for o in out_leaves]}")
+        call = next(_calls)
+        ruled = []
+        for k, leaf in enumerate(out_leaves):
+
+            def jvp(tangents, mapping, k=k):
+                if all(t is None for t in tangents):
+                    return None
+                given = {s: zeros(s.shape) if t is None else t for s, t in zip(tangent_symbols, tangents)}
+                return substitute([t_nodes[k]], {**given, **mapping})[0]
+
+            def vjp(ct, i, mapping, k=k):
+                # The rule is linear in the tangents: the reverse map is its transpose.
+                (back,) = vjp_nodes([t_nodes[k]], [ct], [tangent_symbols[i]])
+                return substitute([back], {**_zeros_for(tangent_symbols), **mapping})[0]
+
+            ruled.append(TracedArray(_rule_node(f"{_name(self.fun)}#{call}:{k}", leaf.node, variables, jvp, vjp)))
+        return tree.unflatten(out_treedef, ruled)

@@ -16,10 +16,13 @@ from .primitives import const_p, symbol_p
 
 
 def evaluate(outputs: Sequence[Node], values: Mapping[Node, np.ndarray | float]) -> list[np.ndarray]:
-    """The value of each output, given a value for each symbol it depends on."""
-    result: dict[Node, object] = {}
+    """The value of each output, given a value for each symbol it depends on.
+
+    `values` may also give the value of other nodes: they are not looked through.
+    """
+    result: dict[Node, object] = {node: value for node, value in values.items() if node.op is not symbol_p}
     with np.errstate(all="ignore"):
-        for node in topological_order(outputs):
+        for node in topological_order(outputs, stop=result):
             op = node.op
             if op is const_p:
                 result[node] = float(node.param)

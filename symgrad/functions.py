@@ -14,8 +14,8 @@ import numpy as np
 
 from .ir import Node
 from .primitives import REGISTRY
-from .primitives.registry import Primitive
-from .trace import TracedArray, _ufunc_of, apply, wrap
+from .primitives.registry import Primitive, object_ufunc
+from .trace import TracedArray, apply, wrap
 
 
 def _is_symbolic(x: Any) -> bool:
@@ -29,7 +29,7 @@ def _elementwise(prim: Primitive, name: str, summary: str):
         if any(isinstance(x, TracedArray) for x in operands):
             return apply(prim, *operands)
         if any(_is_symbolic(x) for x in operands):
-            return _ufunc_of(prim)(*operands)
+            return object_ufunc(prim.bind, prim.arity)(*operands)
         with np.errstate(all="ignore"):
             result = prim.impl(*(np.asarray(x, dtype=np.float64) for x in operands))
         return float(result) if np.ndim(result) == 0 else result
@@ -134,7 +134,10 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool 
         result = result.squeeze(axis)
     if isinstance(x, TracedArray):
         return result
-    return result.nodes[()] if result.shape == () else result.nodes
+    from .scalarize import scalarize
+
+    (elements,) = scalarize([result.node])
+    return elements[()] if elements.shape == () else elements
 
 
 __all__ = [

@@ -56,7 +56,7 @@ class _ToSympy:
         self.display = display
 
     def convert(self, outputs: Sequence[Node]) -> list[sp.Basic]:
-        for node in topological_order(outputs):
+        for node in topological_order(outputs, stop=self.memo):
             if node not in self.memo:
                 self.memo[node] = self._one(node)
         return [self._numeric(o) for o in outputs]

@@ -1,13 +1,16 @@
 """Sums over rows of data as single nodes: one native loop instead of N copies of a function.
 
 Inside a traced function, `vmap(f)` over concrete data arrays (closed over,
-as in JAX) does not unroll. It returns a `RowMap`: the expression of one row,
-in terms of row symbols that stand for the data. Reducing it over the rows
-(`.sum()`, `.mean()`, `np.mean(...)`) gives a *row-sum node*: its value is
-the sum over all rows, its operands are the outer variables the row
-expression uses, and its partials are again row sums over the same data. So
-the gradient of a mean loss over a million samples is a handful of row-sum
-nodes, which codegen fuses into one SIMD loop that accumulates.
+as in JAX) returns a `RowMap`: the expression of one row, in terms of row
+symbols that stand for the data. Reducing it over the rows (`.sum()`,
+`.mean()`, `np.mean(...)`) gives *row-sum nodes*, one per element of the
+row expression expanded into scalars: its value is the sum over all rows,
+its operands are the outer scalars the row expression uses (elements of
+the outer array graph), and its partials are again row sums over the same
+data. So the gradient of a mean loss over a million samples is a handful
+of row-sum nodes, which codegen fuses into one SIMD loop that accumulates.
+Any other use of the map batches it as array code over the data
+(`vmap`'s batching rule).
 
 Each row sum has its own `Primitive` (like custom rules) holding the data,
 the row symbols, the outer variables and the row expression; primitives are
@@ -26,25 +29,32 @@ from . import primitives as P
 from .diff import vjp
 from .evaluate import evaluate
 from .ir import Node, substitute, topological_order
-from .primitives import const, const_p, is_const, symbol_p
+from .primitives import const, const_p, is_const, pack, symbol, symbol_p
 from .primitives.registry import Primitive
-from .trace import TracedArray, apply, node_array
-
-# Beyond this many rows, unrolling a map (for an operation other than a reduction) is refused.
-UNROLL_LIMIT = 10_000
+from .scalarize import scalarize, symbol_elements
+from .trace import TracedArray, apply
 
 
 class Dataset:
     """Data arrays of N rows and the symbols that stand for one row of each."""
 
-    def __init__(self, columns: list[tuple[np.ndarray, np.ndarray]], n: int):
-        # Each entry: (data of shape (n, k), row symbols of shape (k,)). Kept alive here:
-        # compiled kernels read the arrays in place.
+    def __init__(self, columns: list[tuple[np.ndarray, np.ndarray]], n: int, rows: frozenset[Node] = frozenset()):
+        # Each entry: (data of shape (n, k), scalar row symbols of shape (k,)). Kept alive here:
+        # compiled kernels read the arrays in place. `rows` are the array symbols of one row.
         self.columns = columns
         self.n = n
+        self.rows = rows
 
-    def extended(self, data: np.ndarray, symbols: np.ndarray) -> Dataset:
-        return Dataset(self.columns + [(data, symbols)], self.n)
+    def extended(self, data: np.ndarray, symbols: np.ndarray, row: Node) -> Dataset:
+        return Dataset(self.columns + [(data, symbols)], self.n, self.rows | {row})
+
+    def row_symbols(self) -> set[Node]:
+        return {s for _, symbols in self.columns for s in symbols.flat}
+
+
+def row_symbol(name: str, shape: tuple[int, ...], tag: int) -> tuple[Node, np.ndarray]:
+    """The array symbol standing for one row of data of `shape`, and its scalar elements."""
+    return symbol(name, tag, shape), symbol_elements(name, shape, tag).reshape(-1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,18 +70,12 @@ _primitives: dict[tuple, Primitive] = {}
 _names = itertools.count()
 
 
-def row_sum(dataset: Dataset, expression: Node, variables: tuple[Node, ...] | None = None) -> Node:
-    """The node of `sum over rows of expression`.
-
-    Its operands are `variables`, the outer symbols the expression may use
-    (found by a traversal when not given).
-    """
+def row_sum(dataset: Dataset, expression: Node, variables: tuple[Node, ...]) -> Node:
+    """The node of `sum over rows of expression`; its operands are `variables`, the outer scalars the
+    expression may use besides the row symbols."""
     if expression.op is const_p:
         return const(expression.param * dataset.n)
-    if variables is None:
-        row_symbols = {s for _, symbols in dataset.columns for s in symbols.flat}
-        variables = tuple(sorted((n for n in topological_order([expression])
-                                  if n.op is symbol_p and n not in row_symbols), key=lambda n: n.id))
+    variables = tuple(dict.fromkeys(variables))
     key = (id(dataset), expression, variables)
     prim = _primitives.get(key)
     if prim is None:
@@ -101,22 +105,20 @@ def _row_sum_primitive(dataset: Dataset, variables: tuple[Node, ...], expression
     def partials(*operands: Node) -> tuple:
         mapping = {v: o for v, o in zip(variables, operands) if v is not o}
         derivatives = substitute(vjp([expression], [1.0], list(variables)), mapping)
-        # Unsubstituted, a derivative uses no outer symbol but these: skip the search.
-        known = None if mapping else variables
-        return tuple(None if is_const(d, 0.0) else row_sum(dataset, d, known) for d in derivatives)
+        return tuple(None if is_const(d, 0.0) else row_sum(dataset, d, operands) for d in derivatives)
 
     def sympy(sp, *operands):
-        from .printing import to_sympy
+        from .printing import _ToSympy
 
         i = sp.Symbol("i", integer=True)
-        replace = {sp.Symbol(v.param[0]): o for v, o in zip(variables, operands)}
+        replace = {}
         for _, symbols in dataset.columns:
             for s in symbols.flat:
                 # `x_i[0]` prints as the indexed `x[i, 0]`, so SymPy keeps it inside the sum.
                 base, _, rest = s.param[0].partition("_i")
                 indices = [int(k) for k in rest.strip("[]").split(",") if k.strip().isdigit()]
                 replace[sp.Symbol(s.param[0])] = sp.IndexedBase(base)[(i, *indices)]
-        body = to_sympy([expression])[0].xreplace(replace)
+        body = _ToSympy(dict(zip(variables, operands))).convert([expression])[0].xreplace(replace)
         return sp.Sum(body, (i, 0, dataset.n - 1))
 
     return Primitive(f"row_sum{next(_names)}", len(variables), impl=impl, partials=partials, sympy=sympy,
@@ -155,7 +157,10 @@ class RowMap:
         if keepdims or axis not in (None, 0, (0,)):
             return self.materialize().sum(axis=axis, keepdims=keepdims)
         row = self.row.sum() if axis is None else self.row
-        return TracedArray(node_array((row_sum(self.dataset, node) for node in row.nodes.flat), row.shape))
+        elements, variables = _row_scalars(row.node, self.dataset)
+        sums = [row_sum(self.dataset, e, tuple(sorted(variables & set(topological_order([e])), key=lambda n: n.id)))
+                for e in elements.flat]
+        return TracedArray(pack(sums, row.shape))
 
     def mean(self, axis=None, keepdims=False):
         count = self.dataset.n * (self.row.size if axis is None else 1)
@@ -173,12 +178,12 @@ class RowMap:
             elif isinstance(other, np.ndarray) and other.ndim >= 1 and other.shape[0] == dataset.n \
                     and other.dtype.kind in "biuf" and not (other.ndim == 1 and dataset.n == 1):
                 # One entry per row: more data.
-                data = np.ascontiguousarray(other, dtype=np.float64).reshape(dataset.n, -1)
-                from .trace import fresh_tag, symbol_array
+                from .trace import fresh_tag
 
-                symbols = symbol_array(f"_row{len(dataset.columns)}", (data.shape[1],), fresh_tag())
-                dataset = dataset.extended(data, symbols)
-                operands.append(TracedArray(symbols.reshape(other.shape[1:])))
+                data = np.ascontiguousarray(other, dtype=np.float64).reshape(dataset.n, -1)
+                node, elements = row_symbol(f"_row{len(dataset.columns)}", other.shape[1:], fresh_tag())
+                dataset = dataset.extended(data, elements, node)
+                operands.append(TracedArray(node))
             else:
                 operands.append(other)
         args = [*operands[::-1], self.row] if reflected else [self.row, *operands]
@@ -188,13 +193,7 @@ class RowMap:
         return apply(prim, *([*others, self.materialize()] if reflected else [self.materialize(), *others]))
 
     def materialize(self) -> TracedArray:
-        """The map unrolled: one copy of the row expression per row."""
-        if self.dataset.n > UNROLL_LIMIT:
-            raise TypeError(
-                f"this use of a `vmap` over {self.dataset.n} rows of data inside a traced function "
-                "would unroll it into one copy per row; reduce it first (`.sum()`, `.mean()`), "
-                "which compiles to one native loop, or call `vmap` outside the traced function"
-            )
+        """The map as array code over all rows (the batching rule of `vmap`)."""
         return self._unroll()
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -232,4 +231,31 @@ for _op, _name in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "
     setattr(RowMap, f"__{_op}__", _binary(_name))
     setattr(RowMap, f"__r{_op}__", _binary(_name, reflected=True))
 RowMap.__neg__ = lambda self: RowMap(self.dataset, -self.row, self._unroll)
+
+
+def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, set[Node]]:
+    """The row expression expanded into scalars, and the outer scalars it uses.
+
+    Nodes that do not depend on the row symbols belong to the outer graph:
+    they are not expanded but referred to by their elements.
+    """
+    row_arrays = dataset.rows
+    depends: set[Node] = set()
+    outer: set[Node] = set()
+    for node in topological_order([row]):
+        if node in row_arrays or any(a in depends for a in node.args):
+            depends.add(node)
+        elif node.args or node.op is symbol_p:
+            outer.add(node)
+    # Only the outermost outer nodes are needed (those used by a row node, or the row itself).
+    used = {a for n in depends for a in n.args if a in outer} | ({row} & outer)
+    (elements,) = scalarize([row], used)
+    variables = {e for u in used for e in _element_nodes(u)}
+    return elements, variables
+
+
+def _element_nodes(node: Node) -> list[Node]:
+    from .scalarize import _elements
+
+    return list(_elements(node).flat)
 RowMap.__getitem__ = lambda self, index: self.materialize()[index]

@@ -16,12 +16,19 @@ build, without building it, so that the lowering can be chosen first.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from .ir import Graph, Node, topological_order
-from .primitives import const_p, object_ufunc, symbol, symbol_p
+from .primitives import const_p, element, object_ufunc, symbol, symbol_p
+
+
+def node_array(nodes, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of `shape` holding `nodes` in C order."""
+    out = np.empty(math.prod(shape), dtype=object)
+    out[:] = list(nodes)
+    return out.reshape(shape)
 
 
 def symbol_elements(name: str, shape: tuple[int, ...], tag: int) -> np.ndarray:
@@ -35,10 +42,14 @@ def symbol_elements(name: str, shape: tuple[int, ...], tag: int) -> np.ndarray:
     return out
 
 
-def scalarize(outputs: Sequence[Node]) -> list[np.ndarray]:
-    """Object arrays of scalar nodes, one per output, with the outputs' shapes."""
-    values: dict[Node, np.ndarray] = {}
-    for node in topological_order(outputs):
+def scalarize(outputs: Sequence[Node], kept: Collection[Node] = ()) -> list[np.ndarray]:
+    """Object arrays of scalar nodes, one per output, with the outputs' shapes.
+
+    Nodes in `kept` are not expanded: their elements are `element(node, k)`
+    (so the scalars stay connected to the array graph they come from).
+    """
+    values: dict[Node, np.ndarray] = {node: _elements(node) for node in kept}
+    for node in topological_order(outputs, stop=values):
         op = node.op
         if op is const_p:
             values[node] = _boxed(node)
@@ -47,12 +58,21 @@ def scalarize(outputs: Sequence[Node]) -> list[np.ndarray]:
             values[node] = symbol_elements(name, node.shape, tag)
         elif op.scalarize is not None:
             values[node] = _objects(op.scalarize(node, *(values[a] for a in node.args)), node.shape)
-        elif node.shape == () and all(a.shape == () and values[a][()] is a for a in node.args):
-            values[node] = _boxed(node)  # a scalar node of unchanged scalars is itself
+        elif node.shape == () and all(values[a].shape == () for a in node.args):
+            scalars = [values[a][()] for a in node.args]
+            unchanged = all(x is a for x, a in zip(scalars, node.args))
+            # A scalar node of unchanged scalars is itself; of new ones, rebuilt.
+            values[node] = _boxed(node if unchanged else op.rebind(node, tuple(scalars)))
         else:
             elements = object_ufunc(op.bind, len(node.args))(*(values[a] for a in node.args))
             values[node] = _objects(elements, node.shape)
     return [values[o] for o in outputs]
+
+
+def _elements(node: Node) -> np.ndarray:
+    if node.shape == ():
+        return _boxed(node)
+    return node_array((element(node, k) for k in range(node.size)), node.shape)
 
 
 def _objects(elements, shape: tuple[int, ...]) -> np.ndarray:

@@ -19,8 +19,8 @@ import numpy as np
 
 from .diff import jacobian
 from .ir import Graph, Node, topological_order
-from .primitives import as_node, symbol_p
-from .trace import node_array, symbol, symbol_array
+from .primitives import as_node, symbol, symbol_p
+from .scalarize import node_array, symbol_elements
 
 # Expressions with more nodes than this print as a summary in `repr`.
 REPR_LIMIT = 300
@@ -48,7 +48,7 @@ def symbols(names: str, shape: int | tuple[int, ...] | None = None) -> Any:
         made = [symbol(p) for p in parts]
     else:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        made = [symbol_array(p, shape) for p in parts]
+        made = [symbol_elements(p, shape, 0) for p in parts]
     return made[0] if len(made) == 1 else tuple(made)
 
 

@@ -1,26 +1,27 @@
-"""Tracing: run a Python function on symbolic arrays and collect its expression DAG.
+"""Tracing: run a Python function on symbolic arrays and collect its array DAG.
 
 A `TracedArray` is what a traced function sees instead of a float or a
-NumPy array: an object array of IR nodes behind NumPy's interfaces
-(`__array_ufunc__`, `__array_function__`, operators, methods). Every
-operation on it builds nodes; nothing is evaluated. Python control flow on
-a traced value (`if`, `while`, `bool()`, `float()`) cannot be captured and
-raises `TracingError` naming the user's function and line.
+NumPy array: one IR node (a whole array of static shape) behind NumPy's
+interfaces (`__array_ufunc__`, `__array_function__`, operators, methods).
+Every operation on it builds one node, whatever the size of the array;
+nothing is evaluated. NumPy functions are mapped to primitives in
+`symgrad.numpy_api`. Python control flow on a traced value (`if`, `while`,
+`bool()`, `float()`) cannot be captured and raises `TracingError` naming
+the user's function and line.
 
-Also here: pytrees (tuples, lists and dicts of arrays) and the symbols that
-stand for a function's arguments.
+Data the function closes over (NumPy arrays) become named constants of the
+graph (`array_const`), named after the variable that holds them when it
+can be found in the function's closure or globals.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import linecache
-import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,20 +30,17 @@ from . import primitives as P
 from . import tree
 from .errors import TracingError
 from .ir import Node
-from .primitives.registry import REGISTRY, Primitive, as_node, symbol_p
+from .primitives import Primitive, array_const, as_node, pack, symbol, symbol_p
 
 _SYMGRAD_DIR = os.path.dirname(os.path.abspath(__file__))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _fresh_tags = itertools.count(1)
 _context = threading.local()
 
-
-# ----- Symbols for arguments -----
-
-
-def symbol(name: str, tag: int = 0) -> Node:
-    """The symbol `name`; symbols with different tags are different variables."""
-    return Node.make(symbol_p, (), (name, tag))
+__all__ = [
+    "TracedArray", "apply", "as_array_node", "fresh_tag", "is_traced", "node_of", "symbol", "symbol_leaf",
+    "traced_leaves", "tracing", "tracing_error", "wrap",
+]
 
 
 def fresh_tag() -> int:
@@ -50,39 +48,13 @@ def fresh_tag() -> int:
     return next(_fresh_tags)
 
 
-def node_array(nodes: Iterable[Any], shape: tuple[int, ...]) -> np.ndarray:
-    """An object array of `shape` holding `nodes` in C order."""
-    out = np.empty(math.prod(shape), dtype=object)
-    out[:] = list(nodes)
-    return out.reshape(shape)
+def symbol_leaf(name: str, shape: tuple[int, ...], tag: int) -> TracedArray:
+    """A traced array standing for an argument: the symbol `name` of `shape`."""
+    return TracedArray(symbol(name, tag, tuple(shape)))
 
 
-def traced_leaves(value: Any) -> tuple[list[TracedArray], Any]:
-    """The leaves of a pytree as traced arrays (numbers become constants), and its structure."""
-    leaves, treedef = tree.flatten(value)
-    return [x if isinstance(x, TracedArray) else wrap(x) for x in leaves], treedef
-
-
-def flat_nodes(leaves: Sequence[TracedArray]) -> list[Node]:
-    """The nodes of traced arrays, one after the other in C order."""
-    return [n for leaf in leaves for n in leaf.nodes.flat]
-
-
-def shaped_like(leaves: Sequence[TracedArray], nodes: Iterable[Node]) -> list[TracedArray]:
-    """Traced arrays of the shapes of `leaves`, holding `nodes` in order (the inverse of `flat_nodes`)."""
-    it = iter(nodes)
-    return [TracedArray(node_array((next(it) for _ in range(leaf.size)), leaf.shape)) for leaf in leaves]
-
-
-def symbol_array(name: str, shape: tuple[int, ...], tag: int = 0) -> np.ndarray:
-    """An object array of symbols named `name[i, j]` (or `name` for a scalar)."""
-    out = np.empty(shape, dtype=object)
-    if shape == ():
-        out[()] = symbol(name, tag)
-        return out
-    for index in np.ndindex(*shape):
-        out[index] = symbol(f"{name}[{', '.join(map(str, index))}]", tag)
-    return out
+def is_symbol(node: Node) -> bool:
+    return node.op is symbol_p
 
 
 # ----- Errors that point at the user's code -----
@@ -116,7 +88,9 @@ def _no_concrete(kind: str):
             f"cannot use a traced value as a Python {kind}",
             "Branching on inputs cannot be captured in a static graph; use "
             "`symgrad.where(condition, a, b)` (or `np.where`) instead. To use a value "
-            "as a constant, pass it as an int argument or close over it.",
+            "as a constant, pass it as an int argument or close over it. (A NumPy function "
+            "such as `np.max` on an array made with `np.array([...])` of traced values compares "
+            "them in Python: build the array with `np.stack` instead.)",
         )
 
     return refuse
@@ -128,86 +102,159 @@ for _name, _kind in [("__bool__", "bool"), ("__float__", "float"), ("__int__", "
 
 
 class tracing:  # noqa: N801  (used as a context manager, like np.errstate)
-    """Marks the function being traced, for error messages."""
+    """Marks the function being traced: for error messages, and to name the data it closes over."""
 
     def __init__(self, fun: Callable):
         self.name = getattr(fun, "__name__", repr(fun))
+        self.fun = fun
 
     def __enter__(self):
         if not hasattr(_context, "functions"):
             _context.functions = []
+            _context.constants = []
         _context.functions.append(self.name)
+        _context.constants.append(_Constants(self.fun))
 
     def __exit__(self, *exc):
         _context.functions.pop()
+        _context.constants.pop()
 
 
-# ----- Elementwise application -----
+def inside_trace() -> bool:
+    """Whether a function is being traced in this thread."""
+    return bool(getattr(_context, "functions", None))
 
 
-@functools.cache
-def _ufunc_of(prim: Primitive) -> np.ufunc:
-    return np.frompyfunc(prim.bind, prim.arity, 1)
+class _Constants:
+    """The constant nodes of one trace, one per array object, named after the variables holding them."""
+
+    def __init__(self, fun: Callable):
+        self.fun = fun
+        self.names: dict[int, str] | None = None
+        self.nodes: dict[int, tuple[np.ndarray, Node]] = {}
+
+    def node(self, array: np.ndarray) -> Node:
+        found = self.nodes.get(id(array))
+        if found is not None and found[0] is array:
+            return found[1]
+        if self.names is None:
+            self.names = _variable_names(self.fun)
+        name = self.names.get(id(array)) or f"c{len(self.nodes)}"
+        node = array_const(array, name)
+        self.nodes[id(array)] = (array, node)  # the array is kept alive, so its id stays its own
+        return node
 
 
-def _operand(x: Any) -> Any:
-    """The object-array (or scalar) form of an operand of an elementwise operation."""
+def _variable_names(fun: Callable) -> dict[int, str]:
+    """`id(value) -> name` for the arrays a function (and what it wraps) can see by name."""
+    names: dict[int, str] = {}
+    seen = set()
+    stack = [fun]
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        code = getattr(f, "__code__", None)
+        if code is None:
+            for attribute in ("__wrapped__", "fun", "__func__"):
+                inner = getattr(f, attribute, None)
+                if callable(inner):
+                    stack.append(inner)
+            continue
+        scopes = []
+        if getattr(f, "__closure__", None):
+            scopes.append(zip(code.co_freevars, (c.cell_contents for c in f.__closure__ if _filled(c))))
+        f_globals = getattr(f, "__globals__", {})
+        scopes.append((n, f_globals[n]) for n in code.co_names if n in f_globals)
+        for scope in scopes:
+            for name, value in scope:
+                if isinstance(value, np.ndarray):
+                    names.setdefault(id(value), name)
+                elif callable(value) and not isinstance(value, type):
+                    stack.append(value)
+    return names
+
+
+def _filled(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # a closure variable not assigned yet
+        return False
+    return True
+
+
+def _constant(array: np.ndarray) -> Node:
+    stack = getattr(_context, "constants", None)
+    if stack:
+        return stack[-1].node(array)
+    return array_const(array)
+
+
+# ----- Conversions -----
+
+
+def as_array_node(x: Any) -> Node:
+    """The node of a traced array, a node, a number, an array or a nested list of them."""
     if isinstance(x, TracedArray):
-        return x.nodes
+        return x.node
     if isinstance(x, Node):
         return x
+    if isinstance(x, (bool, int, float, np.integer, np.floating, np.bool_)):
+        if isinstance(x, (complex, np.complexfloating)):
+            raise TypeError("symgrad traces real functions; complex values are not supported")
+        return as_node(x)
     if isinstance(x, (list, tuple)):
+        if any(is_traced(v) for v in x):
+            from .numpy_api import stack
+
+            return stack([as_array_node(v) for v in x], 0)
         x = np.asarray(x)
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "biufO":
+        if x.dtype == object:
+            return _object_array_node(x)
+        if x.dtype.kind not in "biuf":
             raise TypeError(f"symgrad cannot trace arrays of dtype {x.dtype}")
-        return x
-    if isinstance(x, (bool, int, float, np.number, np.bool_)):
-        if np.iscomplexobj(x):
-            raise TypeError("symgrad traces real functions; complex values are not supported")
-        return x
+        if x.ndim == 0:
+            return as_node(float(x))
+        return _constant(x)
+    if isinstance(x, (complex, np.complexfloating)):
+        raise TypeError("symgrad traces real functions; complex values are not supported")
     raise TypeError(f"cannot combine a traced array with {type(x).__name__}: {x!r:.60}")
+
+
+def _object_array_node(x: np.ndarray) -> Node:
+    # `np.array([t0, t1])` of 0-d traced arrays, or an object array of scalar nodes.
+    scalars = []
+    for v in x.flat:
+        node = as_array_node(v)
+        if node.shape != ():
+            raise TypeError(
+                f"cannot build an array from traced arrays of shape {node.shape} with `np.array`; "
+                "use `np.stack` or `np.concatenate`"
+            )
+        scalars.append(node)
+    return pack(scalars, x.shape)
+
+
+def wrap(x: Any) -> TracedArray:
+    """A TracedArray holding a node, a number, an array or a list of them."""
+    return x if isinstance(x, TracedArray) else TracedArray(as_array_node(x))
+
+
+def node_of(x: Any) -> Node:
+    return as_array_node(x)
 
 
 def apply(prim: Primitive, *operands: Any) -> TracedArray:
     """`prim` applied elementwise, with NumPy broadcasting."""
-    result = _ufunc_of(prim)(*map(_operand, operands))
-    return wrap(result)
+    return TracedArray(prim.bind(*map(as_array_node, operands)))
 
 
-def wrap(value: Any) -> TracedArray:
-    """A TracedArray holding a node, a number or an array of them."""
-    nodes = np.asarray(value, dtype=object)
-    if nodes.size and not all(isinstance(n, Node) for n in nodes.flat):
-        nodes = np.asarray(np.frompyfunc(_element_node, 1, 1)(nodes), dtype=object)
-    return TracedArray(nodes)
-
-
-def _element_node(x: Any) -> Node:
-    # `np.array([t0, t1])` of 0-d traced arrays makes an object array holding them.
-    if isinstance(x, TracedArray):
-        if x.shape != ():
-            raise TypeError(
-                "cannot build an array from traced arrays of shape "
-                f"{x.shape} with `np.array`; use `np.stack` or `np.concatenate`"
-            )
-        return x.nodes[()]
-    return as_node(x)
-
-
-def reduce(prim: Primitive, x: Any, axis=None, keepdims=False, initial=None) -> TracedArray:
-    """Reduce along `axis` with a binary primitive (`sum` is `add`, `max` is `maximum`)."""
-    nodes = _as_object(x)
-    if axis is None:
-        nodes, axis = nodes.reshape(-1), 0
-    kwargs = {} if initial is None else {"initial": as_node(initial)}
-    if isinstance(axis, tuple):
-        for ax in sorted((a % nodes.ndim for a in axis), reverse=True):
-            nodes = _ufunc_of(prim).reduce(nodes, axis=ax, keepdims=keepdims, **kwargs)
-        return wrap(nodes)
-    if not kwargs and nodes.shape[axis] == 0:
-        raise ValueError(f"zero-size array to reduction operation `{prim.name}` has no identity")
-    return wrap(_ufunc_of(prim).reduce(nodes, axis=axis, keepdims=keepdims, **kwargs))
+def traced_leaves(value: Any) -> tuple[list[TracedArray], Any]:
+    """The leaves of a pytree as traced arrays (numbers become constants), and its structure."""
+    leaves, treedef = tree.flatten(value)
+    return [wrap(x) for x in leaves], treedef
 
 
 def _binary(prim: Primitive, reflected: bool = False):
@@ -216,30 +263,40 @@ def _binary(prim: Primitive, reflected: bool = False):
     return lambda self, other: apply(prim, self, other)
 
 
+def _numpy_method(name: str):
+    def method(self, *args, **kwargs):
+        from . import numpy_api
+
+        return getattr(numpy_api, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 # ----- The traced array -----
 
 
 class TracedArray:
-    """A symbolic float64 array standing in for an argument of a traced function."""
+    """A symbolic float64 array standing in for an argument of a traced function: one IR node."""
 
-    __slots__ = ("nodes",)
+    __slots__ = ("node",)
     __array_priority__ = 1000
 
-    def __init__(self, nodes: np.ndarray):
-        self.nodes = nodes
+    def __init__(self, node: Node):
+        self.node = node
 
     # -- array attributes --
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.nodes.shape
+        return self.node.shape
 
     @property
     def ndim(self) -> int:
-        return self.nodes.ndim
+        return self.node.ndim
 
     @property
     def size(self) -> int:
-        return self.nodes.size
+        return self.node.size
 
     @property
     def dtype(self) -> np.dtype:
@@ -247,11 +304,14 @@ class TracedArray:
 
     @property
     def T(self) -> TracedArray:  # noqa: N802  (NumPy's name)
-        return TracedArray(self.nodes.T)
+        return TracedArray(P.transpose(self.node, tuple(reversed(range(self.ndim)))))
 
     @property
     def mT(self) -> TracedArray:  # noqa: N802
-        return TracedArray(np.swapaxes(self.nodes, -1, -2))
+        if self.ndim < 2:
+            raise ValueError(f"`.mT` needs at least 2 dimensions, got shape {self.shape}")
+        perm = (*range(self.ndim - 2), self.ndim - 1, self.ndim - 2)
+        return TracedArray(P.transpose(self.node, perm))
 
     def __repr__(self) -> str:
         return f"TracedArray(shape={self.shape}, dtype=float64)"
@@ -266,13 +326,9 @@ class TracedArray:
             yield self[i]
 
     def __getitem__(self, index: Any) -> TracedArray:
-        if _contains_traced(index):
-            raise tracing_error(
-                "cannot index with a traced value",
-                "Indices must be known when tracing; pass them as int arguments, or select "
-                "with `symgrad.where`.",
-            )
-        return TracedArray(np.asarray(self.nodes[index], dtype=object))
+        from .numpy_api import getitem
+
+        return getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         raise TypeError(
@@ -281,12 +337,27 @@ class TracedArray:
         )
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and np.dtype(dtype) != np.dtype(object):
-            raise tracing_error(
-                f"cannot convert a traced array to a concrete {np.dtype(dtype)} array",
-                "Use NumPy functions on the traced array itself; they are traced.",
-            )
-        return self.nodes
+        if dtype is not None and np.dtype(dtype) == np.dtype(object):
+            return self.objects()
+        if self.shape == ():
+            # `np.array([t0, t1])`: an object array of scalar nodes, which symgrad
+            # operations take back; NumPy's own functions see the nodes.
+            return self.objects()
+        raise tracing_error(
+            f"cannot convert a traced array of shape {self.shape} to a concrete NumPy array",
+            "Use NumPy functions on the traced array itself; they are traced.",
+        )
+
+    def objects(self) -> np.ndarray:
+        """The elements as an object array of scalar nodes (for NumPy functions symgrad does not trace)."""
+        if self.shape == ():
+            out = np.empty((), dtype=object)
+            out[()] = self.node
+            return out
+        flat = P.reshape(self.node, (self.size,))
+        out = np.empty(self.size, dtype=object)
+        out[:] = [P.element(flat, k) for k in range(self.size)]
+        return out.reshape(self.shape)
 
     # -- operators --
     __add__ = _binary(P.add_p)
@@ -324,9 +395,13 @@ class TracedArray:
         return apply(P.logical_not_p, self)
 
     def __matmul__(self, other: Any) -> TracedArray:
+        from .numpy_api import matmul
+
         return matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> TracedArray:
+        from .numpy_api import matmul
+
         return matmul(other, self)
 
     __bool__ = _no_concrete("bool")
@@ -335,43 +410,29 @@ class TracedArray:
     __index__ = _no_concrete("int")
     __complex__ = _no_concrete("complex")
 
-    # -- methods --
-    def sum(self, axis=None, keepdims=False) -> TracedArray:
-        return reduce(P.add_p, self, axis, keepdims, initial=0.0)
+    # -- methods (NumPy's, traced by `symgrad.numpy_api`) --
+    sum = _numpy_method("sum")
+    prod = _numpy_method("prod")
+    mean = _numpy_method("mean")
+    max = _numpy_method("max")
+    min = _numpy_method("min")
+    var = _numpy_method("var")
+    std = _numpy_method("std")
+    reshape = _numpy_method("reshape")
+    transpose = _numpy_method("transpose")
+    ravel = _numpy_method("ravel")
+    flatten = _numpy_method("ravel")
+    squeeze = _numpy_method("squeeze")
+    swapaxes = _numpy_method("swapaxes")
+    dot = _numpy_method("dot")
+    clip = _numpy_method("clip")
+    cumsum = _numpy_method("cumsum")
+    argmax = _numpy_method("argmax")
+    argmin = _numpy_method("argmin")
+    sort = _numpy_method("sort")
+    round = _numpy_method("round")
 
-    def prod(self, axis=None, keepdims=False) -> TracedArray:
-        return reduce(P.mul_p, self, axis, keepdims, initial=1.0)
-
-    def mean(self, axis=None, keepdims=False) -> TracedArray:
-        count = self.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
-        return self.sum(axis, keepdims) / float(count)
-
-    def max(self, axis=None, keepdims=False) -> TracedArray:
-        return reduce(P.maximum_p, self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False) -> TracedArray:
-        return reduce(P.minimum_p, self, axis, keepdims)
-
-    def reshape(self, *shape: Any) -> TracedArray:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return TracedArray(self.nodes.reshape(shape))
-
-    def transpose(self, *axes: Any) -> TracedArray:
-        return TracedArray(self.nodes.transpose(*axes))
-
-    def ravel(self) -> TracedArray:
-        return TracedArray(self.nodes.ravel())
-
-    flatten = ravel
-
-    def squeeze(self, axis=None) -> TracedArray:
-        return TracedArray(self.nodes.squeeze(axis))
-
-    def dot(self, other: Any) -> TracedArray:
-        return wrap(np.dot(self.nodes, _operand(other)))
-
-    def astype(self, dtype: Any) -> TracedArray:
+    def astype(self, dtype: Any, *args, **kwargs) -> TracedArray:
         if np.dtype(dtype).kind != "f":
             raise tracing_error(
                 f"cannot cast a traced array to {np.dtype(dtype)}",
@@ -382,59 +443,28 @@ class TracedArray:
     def copy(self) -> TracedArray:
         return self
 
-    def item(self) -> Any:
+    def conjugate(self) -> TracedArray:
+        return self
+
+    conj = conjugate
+
+    def item(self, *args) -> Any:
         raise tracing_error(
             "cannot take `.item()` of a traced array", "Keep computing with the array itself."
         )
 
+    tolist = item
+
     # -- NumPy protocols --
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
-        if kwargs.get("out") is not None:
-            raise TypeError("traced arrays are immutable; `out=` is not supported when tracing")
-        if method == "__call__":
-            if kwargs:
-                raise TypeError(f"`np.{ufunc.__name__}` keyword arguments are not supported when tracing")
-            handler = _UFUNC_HANDLERS.get(ufunc.__name__)
-            if handler is None:
-                raise TypeError(f"`np.{ufunc.__name__}` is not supported on traced arrays")
-            return handler(*inputs)
-        if method == "reduce":
-            prim = _UFUNC_PRIMITIVES.get(ufunc.__name__)
-            if prim is None or prim.arity != 2:
-                raise TypeError(f"`np.{ufunc.__name__}.reduce` is not supported on traced arrays")
-            initial = {"add": 0.0, "multiply": 1.0}.get(ufunc.__name__)
-            return reduce(prim, inputs[0], kwargs.get("axis", 0), kwargs.get("keepdims", False),
-                          kwargs.get("initial", initial))
-        return NotImplemented
+        from .numpy_api import array_ufunc
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any):
-        handler = _FUNCTION_HANDLERS.get(func)
-        if handler is not None:
-            return handler(*args, **kwargs)
-        # Most NumPy functions (outer, trace, diag, cumsum, ...) work on object
-        # arrays of nodes through the node operators; run them on those.
-        result = func._implementation(*_unwrap(args), **_unwrap(kwargs))
-        return _rewrap(result)
+        from .numpy_api import array_function
 
-
-def _unwrap(x: Any) -> Any:
-    if isinstance(x, TracedArray):
-        return x.nodes
-    if isinstance(x, (list, tuple)):
-        return type(x)(_unwrap(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _unwrap(v) for k, v in x.items()}
-    return x
-
-
-def _rewrap(x: Any) -> Any:
-    if isinstance(x, np.ndarray) and x.dtype == object:
-        return wrap(x)
-    if isinstance(x, Node):
-        return wrap(x)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_rewrap(v) for v in x)
-    return x
+        return array_function(func, args, kwargs)
 
 
 def _contains_traced(x: Any) -> bool:
@@ -444,6 +474,8 @@ def _contains_traced(x: Any) -> bool:
         return any(_contains_traced(v) for v in x)
     if isinstance(x, dict):
         return any(_contains_traced(v) for v in x.values())
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        return any(isinstance(v, (TracedArray, Node)) for v in x.flat)
     return False
 
 
@@ -452,103 +484,6 @@ def is_traced(x: Any) -> bool:
     return _contains_traced(x)
 
 
-# ----- Array functions with their own semantics -----
-
-
-def matmul(a: Any, b: Any) -> TracedArray:
-    return wrap(np.matmul(_as_object(a), _as_object(b)))
-
-
-def _as_object(x: Any) -> np.ndarray:
-    return np.asarray(_operand(x), dtype=object)
-
-
-def where(condition: Any, a: Any, b: Any) -> TracedArray:
-    return apply(P.where_p, condition, a, b)
-
-
-def _where(condition: Any, x: Any = None, y: Any = None) -> TracedArray:
-    if x is None or y is None:
-        raise tracing_error(
-            "`np.where(condition)` with one argument returns indices, which depend on values",
-            "Use the three-argument form `np.where(condition, a, b)`.",
-        )
-    return where(condition, x, y)
-
-
-def _join(func: Callable):
-    def joined(arrays, *args, **kwargs):
-        return wrap(func([_as_object(a) for a in arrays], *args, **kwargs))
-
-    return joined
-
-
-def _clip(x, a_min=None, a_max=None, **kwargs):
-    a_min = kwargs.pop("min", a_min)
-    a_max = kwargs.pop("max", a_max)
-    if a_min is not None:
-        x = apply(P.maximum_p, x, a_min)
-    if a_max is not None:
-        x = apply(P.minimum_p, x, a_max)
-    return x
-
-
-def _norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, 2, "fro") and not (ord == 2 and axis is not None):
-        raise TypeError(f"`np.linalg.norm` with ord={ord!r} is not supported when tracing")
-    return apply(P.sqrt_p, (wrap(_operand(x)) ** 2).sum(axis=axis, keepdims=keepdims))
-
-
-def _method_handler(name: str):
-    def handler(x, *args, **kwargs):
-        return getattr(wrap(_operand(x)), name)(*args, **kwargs)
-
-    return handler
-
-
-def _logaddexp(a, b):
-    hi = apply(P.maximum_p, a, b)
-    return hi + apply(P.log1p_p, apply(P.exp_p, -abs(wrap(_operand(a)) - b)))
-
-
-_FUNCTION_HANDLERS: dict[Callable, Callable] = {
-    np.where: _where,
-    np.sum: _method_handler("sum"),
-    np.mean: _method_handler("mean"),
-    np.prod: _method_handler("prod"),
-    np.max: _method_handler("max"),
-    np.min: _method_handler("min"),
-    np.amax: _method_handler("max"),
-    np.amin: _method_handler("min"),
-    np.clip: _clip,
-    np.stack: _join(np.stack),
-    np.concatenate: _join(np.concatenate),
-    np.hstack: _join(np.hstack),
-    np.vstack: _join(np.vstack),
-    np.linalg.norm: _norm,
-}
-
-_UFUNC_PRIMITIVES: dict[str, Primitive] = {p.ufunc: p for p in REGISTRY.values() if p.ufunc}
-_UFUNC_HANDLERS: dict[str, Callable] = {
-    name: functools.partial(apply, prim) for name, prim in _UFUNC_PRIMITIVES.items()
-}
-_UFUNC_HANDLERS.update(
-    true_divide=functools.partial(apply, P.div_p),
-    fabs=functools.partial(apply, P.abs_p),
-    float_power=functools.partial(apply, P.pow_p),
-    square=lambda x: apply(P.pow_p, x, 2.0),
-    reciprocal=lambda x: apply(P.div_p, 1.0, x),
-    exp2=lambda x: apply(P.pow_p, 2.0, x),
-    positive=lambda x: wrap(_operand(x)),
-    conjugate=lambda x: wrap(_operand(x)),
-    matmul=matmul,
-    logaddexp=_logaddexp,
-    deg2rad=lambda x: apply(P.mul_p, x, np.pi / 180.0),
-    rad2deg=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
-    radians=lambda x: apply(P.mul_p, x, np.pi / 180.0),
-    degrees=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
-    isnan=lambda x: apply(P.not_equal_p, x, x),
-    invert=lambda x: apply(P.logical_not_p, x),
-    bitwise_and=lambda x, y: apply(P.logical_and_p, x, y),
-    bitwise_or=lambda x, y: apply(P.logical_or_p, x, y),
-)
+def leaves_as_nodes(leaves: Sequence[Any]) -> list[Node]:
+    """The node of each traced leaf."""
+    return [as_array_node(x) for x in leaves]

@@ -110,7 +110,7 @@ def test_every_spec_row_names_a_registered_primitive():
 @pytest.mark.parametrize("name", PRIMITIVE_SPECS)
 def test_spec_fn_traces_to_the_primitive(name):
     operands = [wrap(symbol(f"x{i}")) for i in range(PRIMITIVE_SPECS[name].arity)]
-    node = PRIMITIVE_SPECS[name].fn(*operands).nodes[()]
+    node = PRIMITIVE_SPECS[name].fn(*operands).node
     assert node.op is REGISTRY[name], f"the `{name}` row traces to {node!r}"
 
 

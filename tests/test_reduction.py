@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.reduction import UNROLL_LIMIT, RowMap
+from symgrad.reduction import RowMap
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(1003, 3))  # not a multiple of any vector width: the last block is partial
@@ -101,13 +101,13 @@ def test_where_in_a_reduction_does_not_leak_nan():
         assert sg.grad(f)(2.0) == 5.0
 
 
-def test_other_uses_of_a_large_map_are_refused_with_advice():
-    big = np.zeros((UNROLL_LIMIT + 1, 1))
-    with pytest.raises(TypeError, match=r"\.sum\(\)"):
-        sg.jit(lambda w: sg.vmap(lambda w, x: x[0] * w, in_axes=(None, 0))(w, big)[3])(1.0)
+def test_other_uses_of_a_large_map_are_batched_as_array_code_not_unrolled():
+    # Once refused (it would have unrolled one copy per row); batched, the graph has one copy.
+    big = np.arange(20_001.0).reshape(-1, 1)
+    assert sg.jit(lambda w: sg.vmap(lambda w, x: x[0] * w, in_axes=(None, 0))(w, big)[3])(2.0) == 6.0
 
 
-def test_other_uses_of_a_small_map_unroll():
+def test_other_uses_of_a_small_map_are_batched():
     data = np.arange(4.0)
     f = sg.jit(lambda w: sg.vmap(lambda w, x: x * w, in_axes=(None, 0))(w, data)[2])
     assert f(3.0) == 6.0

@@ -13,15 +13,20 @@ from ..primitives import as_node, const, is_const
 from .chain import accumulate, fit, no_rule, partials_of, scale
 
 
-def jvp(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node | float]) -> list[Node]:
-    """`sum_j d outputs[k] / d wrt[j] * tangents[j]`, for each k (a tangent has its variable's shape)."""
+def jvp(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node | float],
+        order: Sequence[Node] | None = None) -> list[Node]:
+    """`sum_j d outputs[k] / d wrt[j] * tangents[j]`, for each k (a tangent has its variable's shape).
+
+    `order` may give the nodes to visit, in topological order (those that
+    depend on the variables suffice); by default, all nodes of the outputs.
+    """
     tangent: dict[Node, Node] = {}
     for w, t in zip(wrt, tangents):
         t = as_node(t)
         if not is_const(t, 0.0):
             tangent[w] = accumulate(tangent.get(w), fit(t, w.shape))
     variables = set(tangent)
-    for node in topological_order(outputs):
+    for node in topological_order(outputs) if order is None else order:
         if node in variables or not any(a in tangent for a in node.args):
             continue
         if node.op.partials is not None:

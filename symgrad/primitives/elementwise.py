@@ -64,6 +64,9 @@ def _sub_simplify(x: Node, y: Node) -> Node | None:
         return neg(y)
     if y.op is neg_p:
         return add(x, y.args[0])
+    # -a - b is -(a + b), exactly: the negation then folds into a later sum as a subtraction.
+    if x.op is neg_p:
+        return neg(add(x.args[0], y))
     return None
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..ir import Node
-from .registry import ZERO, Primitive, broadcast_shapes
+from .registry import ZERO, Primitive, as_node, broadcast_shapes
 
 # ----- Static parameters -----
 
@@ -86,8 +86,9 @@ def broadcast_in_dim(x: Node, shape: Sequence[int], dims: Sequence[int]) -> Node
     return _make(broadcast_in_dim_p, (x,), (shape, dims), shape)
 
 
-def broadcast_to(x: Node, shape: Sequence[int]) -> Node:
+def broadcast_to(x: Node | float, shape: Sequence[int]) -> Node:
     """`x` broadcast to `shape` as NumPy does (trailing axes aligned)."""
+    x = as_node(x)
     shape = tuple(shape)
     if x.shape == shape:
         return x

@@ -1,0 +1,699 @@
+"""NumPy on traced arrays: each function, method and ufunc mapped to array primitives.
+
+`TracedArray` dispatches here (`__array_ufunc__`, `__array_function__` and
+its methods). Each handler builds a few nodes whatever the size of its
+operands: `x @ y` is one `dot_general`, `x[1:, ::2]` one `slice`, `x.sum(0)`
+one `reduce_sum`. A NumPy function without a handler runs on the elements
+as an object array of scalar nodes (its cost then grows with the size of
+the array), and one that cannot be traced (sorting, arg-max, ...) is refused
+with a message naming it and what to use instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import primitives as P
+from .ir import Node
+from .primitives import REGISTRY, Primitive
+from .primitives.reduce import LABELS
+from .trace import TracedArray, apply, as_array_node, is_traced, tracing_error, wrap
+
+# ----- Axes -----
+
+
+def _axes(x: Node, axis: Any) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(x.ndim))
+    if isinstance(axis, (list, tuple)):
+        axes = [int(a) for a in axis]
+    else:
+        axes = [int(axis)]
+    for a in axes:
+        if not -x.ndim <= a < builtins.max(x.ndim, 1):
+            raise np.exceptions.AxisError(a, x.ndim)
+    return tuple(sorted({a % builtins.max(x.ndim, 1) for a in axes}))
+
+
+def _keep(result: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> TracedArray:
+    if keepdims:
+        result = P.reshape(result, [1 if a in axes else n for a, n in enumerate(x.shape)])
+    return TracedArray(result)
+
+
+def _no_extras(name: str, **extras: Any) -> None:
+    for key, value in extras.items():
+        if value is not None and value is not np._NoValue:
+            raise TypeError(f"`{name}(..., {key}=...)` is not supported when tracing")
+
+
+# ----- Reductions -----
+
+
+def sum(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):  # noqa: A001
+    _no_extras("sum", out=out, where=where)
+    node = as_array_node(x)
+    axes = _axes(node, axis)
+    result = P.reduce_sum(node, axes)
+    if initial is not None and initial is not np._NoValue:
+        result = P.add(result, float(initial))
+    return _keep(result, node, axes, keepdims)
+
+
+def mean(x, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    _no_extras("mean", out=out, where=where)
+    node = as_array_node(x)
+    axes = _axes(node, axis)
+    count = math.prod(node.shape[a] for a in axes)
+    return _keep(P.div(P.reduce_sum(node, axes), float(count)), node, axes, keepdims)
+
+
+def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
+    _no_extras("var", out=out, where=where, mean=mean)
+    ddof = correction if correction is not None else ddof
+    node = as_array_node(x)
+    axes = _axes(node, axis)
+    count = math.prod(node.shape[a] for a in axes)
+    centred = P.sub(node, P.reshape(P.div(P.reduce_sum(node, axes), float(count)),
+                                    [1 if a in axes else n for a, n in enumerate(node.shape)]))
+    squares = P.reduce_sum(P.mul(centred, centred), axes)
+    return _keep(P.div(squares, float(builtins.max(count - ddof, 0))), node, axes, keepdims)
+
+
+def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
+    return apply(P.sqrt_p, var(x, axis, dtype, out, ddof, keepdims, where, mean, correction))
+
+
+def _chooser(name: str, build: Callable[[Node, tuple[int, ...]], Node]):
+    def reduce(x, axis=None, out=None, keepdims=False, initial=None, where=None):
+        _no_extras(name, out=out, where=where)
+        node = as_array_node(x)
+        axes = _axes(node, axis)
+        if any(node.shape[a] == 0 for a in axes) and initial is not None:
+            return _keep(P.broadcast_to(P.const(float(initial)),
+                                        [n for a, n in enumerate(node.shape) if a not in axes]), node, axes, keepdims)
+        result = build(node, axes)
+        if initial is not None and initial is not np._NoValue:
+            combine = P.maximum if name == "max" else P.minimum
+            result = combine(result, float(initial))
+        return _keep(result, node, axes, keepdims)
+
+    reduce.__name__ = name
+    return reduce
+
+
+max = _chooser("max", P.reduce_max)  # noqa: A001
+min = _chooser("min", P.reduce_min)  # noqa: A001
+
+
+def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _no_extras("prod", out=out, where=where)
+    node = as_array_node(x)
+    axes = _axes(node, axis)
+    # Moved to the end and flattened, the factors multiply pairwise: log2(n) products of halves.
+    kept = [a for a in range(node.ndim) if a not in axes]
+    moved = P.transpose(node, kept + list(axes))
+    rest = [node.shape[a] for a in kept]
+    factors = P.reshape(moved, rest + [math.prod(node.shape[a] for a in axes)])
+    result = _pairwise_product(factors)
+    if initial is not None and initial is not np._NoValue:
+        result = P.mul(result, float(initial))
+    return _keep(result, node, axes, keepdims)
+
+
+def _pairwise_product(x: Node) -> Node:
+    last = x.ndim - 1
+    n = x.shape[last]
+    if n == 0:
+        return P.broadcast_to(P.const(1.0), x.shape[:last])
+    leftover = []
+    while n > 1:
+        if n % 2:
+            leftover.append(_take_range(x, last, n - 1, n))
+            n -= 1
+            x = _take_range(x, last, 0, n)
+        half = n // 2
+        x = P.mul(_take_range(x, last, 0, half), _take_range(x, last, half, n))
+        n = half
+    for extra in reversed(leftover):
+        x = P.mul(x, extra)
+    return P.reshape(x, x.shape[:last])
+
+
+def _take_range(x: Node, axis: int, start: int, stop: int) -> Node:
+    starts = [0] * x.ndim
+    stops = list(x.shape)
+    starts[axis], stops[axis] = start, stop
+    return P.slice_(x, starts, stops)
+
+
+def cumsum(x, axis=None, dtype=None, out=None):
+    _no_extras("cumsum", out=out)
+    node = as_array_node(x)
+    if axis is None:
+        node, axis = P.reshape(node, (node.size,)), 0
+    axis = _axes(node, axis)[0]
+    # Prefix sums in log2(n) steps: add the array shifted by 1, 2, 4, ... places.
+    n, shift = node.shape[axis], 1
+    while shift < n:
+        lo = [0] * node.ndim
+        lo[axis] = shift
+        shifted = P.pad(_take_range(node, axis, 0, n - shift), lo, [0] * node.ndim)
+        node = P.add(node, shifted)
+        shift *= 2
+    return TracedArray(node)
+
+
+# ----- Shapes and layout -----
+
+
+def reshape(x, *shape, order="C", newshape=None, copy=None):
+    if order != "C":
+        raise TypeError("only C-order `reshape` is supported when tracing")
+    if newshape is not None:
+        shape = (newshape,)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    node = as_array_node(x)
+    shape = [int(n) for n in shape]
+    if shape.count(-1) == 1:
+        known = math.prod(n for n in shape if n != -1)
+        shape[shape.index(-1)] = node.size // known if known else 0
+    return TracedArray(P.reshape(node, shape))
+
+
+def transpose(x, *axes):
+    node = as_array_node(x)
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = axes[0]
+    perm = tuple(reversed(range(node.ndim))) if not axes else tuple(a % node.ndim for a in axes)
+    return TracedArray(P.transpose(node, perm))
+
+
+def ravel(x, order="C"):
+    node = as_array_node(x)
+    return TracedArray(P.reshape(node, (node.size,)))
+
+
+def squeeze(x, axis=None):
+    node = as_array_node(x)
+    axes = [a for a, n in enumerate(node.shape) if n == 1] if axis is None else _axes(node, axis)
+    if any(node.shape[a] != 1 for a in axes):
+        raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+    return TracedArray(P.reshape(node, [n for a, n in enumerate(node.shape) if a not in axes]))
+
+
+def expand_dims(x, axis):
+    node = as_array_node(x)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    ndim = node.ndim + len(axes)
+    axes = sorted(a % ndim for a in axes)
+    shape = iter(node.shape)
+    return TracedArray(P.reshape(node, [1 if a in axes else next(shape) for a in range(ndim)]))
+
+
+def swapaxes(x, axis1, axis2):
+    node = as_array_node(x)
+    perm = list(range(node.ndim))
+    a, b = axis1 % node.ndim, axis2 % node.ndim
+    perm[a], perm[b] = perm[b], perm[a]
+    return TracedArray(P.transpose(node, perm))
+
+
+def moveaxis(x, source, destination):
+    node = as_array_node(x)
+    source = [source] if isinstance(source, int) else list(source)
+    destination = [destination] if isinstance(destination, int) else list(destination)
+    source = [s % node.ndim for s in source]
+    destination = [d % node.ndim for d in destination]
+    order = [a for a in range(node.ndim) if a not in source]
+    for d, s in sorted(zip(destination, source)):
+        order.insert(d, s)
+    return TracedArray(P.transpose(node, order))
+
+
+def broadcast_to(x, shape, subok=False):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return TracedArray(P.broadcast_to(as_array_node(x), shape))
+
+
+def atleast_nd(ndim: int):
+    def atleast(*arrays):
+        results = []
+        for x in arrays:
+            node = as_array_node(x)
+            if node.ndim < ndim:
+                if ndim == 3 and node.ndim == 2:
+                    shape = (*node.shape, 1)
+                elif ndim == 3 and node.ndim == 1:
+                    shape = (1, *node.shape, 1)
+                else:
+                    shape = (1,) * (ndim - node.ndim) + node.shape
+                node = P.reshape(node, shape)
+            results.append(TracedArray(node))
+        return results[0] if len(results) == 1 else results
+
+    return atleast
+
+
+# ----- Joining -----
+
+
+def stack(xs: Sequence[Node], axis: int = 0) -> Node:
+    """Nodes of equal shape stacked along a new axis."""
+    xs = [as_array_node(x) for x in xs]
+    if not xs:
+        raise ValueError("need at least one array to stack")
+    shapes = {x.shape for x in xs}
+    if len(shapes) != 1:
+        raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
+    ndim = xs[0].ndim + 1
+    axis = axis % ndim
+    shape = list(xs[0].shape)
+    shape.insert(axis, 1)
+    return P.concatenate([P.reshape(x, shape) for x in xs], axis)
+
+
+def _stack(arrays, axis=0, out=None, dtype=None, casting=None):
+    _no_extras("stack", out=out)
+    return TracedArray(stack(list(arrays), axis))
+
+
+def concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
+    _no_extras("concatenate", out=out)
+    nodes = [as_array_node(a) for a in arrays]
+    if axis is None:
+        nodes, axis = [P.reshape(x, (x.size,)) for x in nodes], 0
+    return TracedArray(P.concatenate(nodes, axis % nodes[0].ndim))
+
+
+def hstack(arrays, dtype=None, casting=None):
+    nodes = [as_array_node(a) for a in arrays]
+    nodes = [P.reshape(x, (1,)) if x.ndim == 0 else x for x in nodes]
+    return TracedArray(P.concatenate(nodes, 0 if nodes[0].ndim == 1 else 1))
+
+
+def vstack(arrays, dtype=None, casting=None):
+    nodes = [as_array_node(a) for a in arrays]
+    nodes = [P.reshape(x, (1, x.size)) if x.ndim < 2 else x for x in nodes]
+    return TracedArray(P.concatenate(nodes, 0))
+
+
+def column_stack(arrays):
+    nodes = [as_array_node(a) for a in arrays]
+    nodes = [P.reshape(x, (x.size, 1)) if x.ndim < 2 else x for x in nodes]
+    return TracedArray(P.concatenate(nodes, 1))
+
+
+def append(arr, values, axis=None):
+    a, b = as_array_node(arr), as_array_node(values)
+    if axis is None:
+        return TracedArray(P.concatenate([P.reshape(a, (a.size,)), P.reshape(b, (b.size,))], 0))
+    return TracedArray(P.concatenate([a, b], axis % a.ndim))
+
+
+# ----- Products -----
+
+
+def matmul(x, y):
+    a, b = as_array_node(x), as_array_node(y)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: Input operand does not have enough dimensions (use `*` for scalars)")
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    nb = len(batch)
+    if a.ndim >= 2:
+        a = P.broadcast_to(a, (*batch, *a.shape[-2:]))
+    if b.ndim >= 2:
+        b = P.broadcast_to(b, (*batch, *b.shape[-2:]))
+    if a.ndim > 2 and b.ndim == 1:
+        return TracedArray(P.dot_general(a, b, (LABELS[:nb] + "xy", "y", LABELS[:nb] + "x")))
+    if b.ndim > 2 and a.ndim == 1:
+        return TracedArray(P.dot_general(a, b, ("y", LABELS[:nb] + "yz", LABELS[:nb] + "z")))
+    return TracedArray(P.dot_general(a, b, P.reduce.matmul_spec(a.ndim, b.ndim, nb)))
+
+
+def dot(x, y, out=None):
+    _no_extras("dot", out=out)
+    a, b = as_array_node(x), as_array_node(y)
+    if a.ndim == 0 or b.ndim == 0:
+        return TracedArray(P.mul(a, b))
+    if a.ndim <= 2 and b.ndim <= 2:
+        return matmul(a, b)
+    # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])
+    al = LABELS[:a.ndim - 1] + "z"
+    bl = LABELS[a.ndim - 1:a.ndim - 1 + b.ndim - 2] + "z" + LABELS[a.ndim - 1 + b.ndim - 2]
+    return TracedArray(P.dot_general(a, b, (al, bl, al[:-1] + bl[:-2] + bl[-1])))
+
+
+def inner(x, y):
+    a, b = as_array_node(x), as_array_node(y)
+    if a.ndim == 0 or b.ndim == 0:
+        return TracedArray(P.mul(a, b))
+    al = LABELS[:a.ndim - 1] + "z"
+    bl = LABELS[a.ndim - 1:a.ndim + b.ndim - 2] + "z"
+    return TracedArray(P.dot_general(a, b, (al, bl, al[:-1] + bl[:-1])))
+
+
+def outer(x, y, out=None):
+    _no_extras("outer", out=out)
+    a, b = as_array_node(x), as_array_node(y)
+    a, b = P.reshape(a, (a.size,)), P.reshape(b, (b.size,))
+    return TracedArray(P.dot_general(a, b, ("i", "j", "ij")))
+
+
+def vdot(x, y):
+    a, b = as_array_node(x), as_array_node(y)
+    return TracedArray(P.dot_general(P.reshape(a, (a.size,)), P.reshape(b, (b.size,)), ("i", "i", "")))
+
+
+def tensordot(x, y, axes=2):
+    a, b = as_array_node(x), as_array_node(y)
+    if isinstance(axes, int):
+        a_axes, b_axes = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        a_axes, b_axes = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
+                          [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
+    a_axes, b_axes = [i % a.ndim for i in a_axes], [i % b.ndim for i in b_axes]
+    al = list(LABELS[:a.ndim])
+    bl = list(LABELS[a.ndim:a.ndim + b.ndim])
+    for i, j in zip(a_axes, b_axes):
+        bl[j] = al[i]
+    out = [c for i, c in enumerate(al) if i not in a_axes] + [c for j, c in enumerate(bl) if j not in b_axes]
+    return TracedArray(P.dot_general(a, b, ("".join(al), "".join(bl), "".join(out))))
+
+
+def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    _no_extras("einsum", out=out)
+    if not isinstance(subscripts, str):
+        raise TypeError("`np.einsum` is traced with a subscripts string, e.g. `np.einsum('ij,jk->ik', a, b)`")
+    spec = subscripts.replace(" ", "")
+    inputs, _, output = spec.partition("->")
+    labels = inputs.split(",")
+    if "." in spec:
+        raise TypeError("`np.einsum` with an ellipsis is not supported when tracing")
+    if not _:
+        output = "".join(sorted(c for c in set(inputs.replace(",", "")) if inputs.count(c) == 1))
+    nodes = [as_array_node(x) for x in operands]
+    if len(nodes) != len(labels):
+        raise ValueError(f"einsum: {len(labels)} operands in {subscripts!r}, {len(nodes)} given")
+    terms = [_einsum_prepare(n, lab, output, labels, k) for k, (n, lab) in enumerate(zip(nodes, labels))]
+    node, current = terms[0]
+    for other, other_labels in terms[1:]:
+        rest = "".join(lab for _, lab in terms[terms.index((other, other_labels)) + 1:])
+        keep = "".join(dict.fromkeys(c for c in current + other_labels if c in output + rest))
+        node = P.dot_general(node, other, (current, other_labels, keep))
+        current = keep
+    node, current = _einsum_prepare(node, current, output, [current], 0)
+    return TracedArray(P.transpose(node, [current.index(c) for c in output]))
+
+
+def _einsum_prepare(node: Node, labels: str, output: str, all_labels: list[str], k: int) -> tuple[Node, str]:
+    # Diagonals (a label twice in one operand) are gathered; labels of this operand alone are summed.
+    while len(set(labels)) != len(labels):
+        c = next(c for c in labels if labels.count(c) > 1)
+        i, j = labels.index(c), labels.index(c, labels.index(c) + 1)
+        n = node.shape[i]
+        flat = np.arange(node.size).reshape(node.shape)
+        index = [slice(None)] * node.ndim
+        index[i] = index[j] = np.arange(n)
+        picked = np.moveaxis(flat[tuple(index)], 0, -1)
+        node = P.gather(P.reshape(node, (node.size,)), picked, 0)
+        labels = labels[:i] + labels[i + 1:j] + labels[j + 1:] + c
+    others = "".join(lab for m, lab in enumerate(all_labels) if m != k)
+    alone = [a for a, c in enumerate(labels) if c not in output and c not in others]
+    if alone:
+        node = P.reduce_sum(node, alone)
+        labels = "".join(c for a, c in enumerate(labels) if a not in alone)
+    return node, labels
+
+
+def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_extras("trace", out=out)
+    node = as_array_node(x)
+    flat = np.arange(node.size).reshape(node.shape)
+    picked = np.diagonal(flat, offset, axis1, axis2)
+    return TracedArray(P.reduce_sum(P.gather(P.reshape(node, (node.size,)), picked, 0), (picked.ndim - 1,)))
+
+
+# ----- Indexing -----
+
+
+def getitem(x: TracedArray, index: Any) -> TracedArray:
+    if is_traced(index):
+        raise tracing_error(
+            "cannot index with a traced value",
+            "Indices must be known when tracing; pass them as int arguments, or select "
+            "with `symgrad.where`.",
+        )
+    node = x.node
+    key = index if isinstance(index, tuple) else (index,)
+    if all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
+           for k in key):
+        return TracedArray(_basic_index(node, key))
+    # Advanced indexing: NumPy picks the positions of the flat elements; gather those.
+    positions = np.arange(node.size).reshape(node.shape)[index]
+    return TracedArray(P.gather(P.reshape(node, (node.size,)), positions, 0))
+
+
+def _basic_index(node: Node, key: tuple) -> Node:
+    count = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if count > node.ndim:
+        raise IndexError(f"too many indices for an array of shape {node.shape}")
+    if builtins.sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in key:
+        at = key.index(Ellipsis)
+        key = key[:at] + (slice(None),) * (node.ndim - count) + key[at + 1:]
+    key = key + (slice(None),) * (node.ndim - count)
+    starts, stops, steps, reversed_axes, shape = [], [], [], [], []
+    axis = 0
+    for k in key:
+        if k is None:
+            shape.append(1)
+            continue
+        n = node.shape[axis]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            picked = range(start, stop, step)
+            if step < 0:
+                # A reversing slice picks its elements by a gather from the whole axis.
+                reversed_axes.append((axis, picked))
+                start, stop, step = 0, n, 1
+            starts.append(start)
+            stops.append(builtins.max(stop, start))
+            steps.append(step)
+            shape.append(len(picked))
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+            i %= n
+            starts.append(i)
+            stops.append(i + 1)
+            steps.append(1)
+        axis += 1
+    result = P.slice_(node, starts, stops, steps)
+    for a, picked in reversed_axes:
+        result = P.gather(result, np.array(list(picked), dtype=np.int64), a)
+    return P.reshape(result, shape)
+
+
+# ----- Elementwise helpers -----
+
+
+def where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise tracing_error(
+            "`np.where(condition)` with one argument returns indices, which depend on values",
+            "Use the three-argument form `np.where(condition, a, b)`.",
+        )
+    return apply(P.where_p, condition, x, y)
+
+
+def clip(x, a_min=None, a_max=None, out=None, **kwargs):
+    _no_extras("clip", out=out)
+    a_min = kwargs.pop("min", a_min)
+    a_max = kwargs.pop("max", a_max)
+    if a_min is not None:
+        x = apply(P.maximum_p, x, a_min)
+    if a_max is not None:
+        x = apply(P.minimum_p, x, a_max)
+    return wrap(x)
+
+
+def _stable_shift(a, b) -> TracedArray:
+    hi = apply(P.maximum_p, a, b)
+    finite = apply(P.less_p, apply(P.abs_p, hi), np.inf)
+    return apply(P.stop_gradient_p, apply(P.where_p, finite, hi, 0.0))
+
+
+def logaddexp(a, b):
+    # m + log(exp(a - m) + exp(b - m)) with m = max(a, b) held constant: exact derivatives at every
+    # order (a derivative through `max` and `abs` would be wrong at a == b).
+    m = _stable_shift(a, b)
+    return m + apply(P.log_p, apply(P.exp_p, wrap(a) - m) + apply(P.exp_p, wrap(b) - m))
+
+
+def logaddexp2(a, b):
+    ln2 = math.log(2.0)
+    return logaddexp(wrap(a) * ln2, wrap(b) * ln2) / ln2
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    big = np.finfo(np.float64).max
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    x = wrap(x)
+    x = apply(P.where_p, apply(P.not_equal_p, x, x), nan, x)
+    x = apply(P.where_p, apply(P.equal_p, x, np.inf), posinf, x)
+    return apply(P.where_p, apply(P.equal_p, x, -np.inf), neginf, x)
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) == 2):
+        raise TypeError(f"`np.linalg.norm` with ord={ord!r} is not supported when tracing")
+    return apply(P.sqrt_p, sum(wrap(x) ** 2, axis=axis, keepdims=keepdims))
+
+
+# ----- Refusals -----
+
+_UNSUPPORTED = {
+    "sort": "sorting is not differentiable as a static graph",
+    "argsort": "its result is integer positions that depend on the values",
+    "argmax": "its result is an integer position that depends on the values; use `np.max` for the value",
+    "argmin": "its result is an integer position that depends on the values; use `np.min` for the value",
+    "nonzero": "its result depends on the values", "unique": "its result depends on the values",
+    "searchsorted": "its result depends on the values", "argwhere": "its result depends on the values",
+    "round": "use `np.floor(x + 0.5)` (derivative 0)", "around": "use `np.floor(x + 0.5)` (derivative 0)",
+    "rint": "use `np.floor(x + 0.5)` (derivative 0)", "partition": "it sorts by value",
+    "inv": "linear algebra is not traced yet", "solve": "linear algebra is not traced yet",
+    "det": "linear algebra is not traced yet", "slogdet": "linear algebra is not traced yet",
+    "eig": "linear algebra is not traced yet", "eigh": "linear algebra is not traced yet",
+    "svd": "linear algebra is not traced yet", "cholesky": "linear algebra is not traced yet",
+    "pinv": "linear algebra is not traced yet",
+}
+
+
+def unsupported(name: str, detail: str | None = None) -> TypeError:
+    reason = detail or _UNSUPPORTED.get(name, "")
+    return TypeError(f"`np.{name}` is not supported by symgrad on traced arrays"
+                     + (f" ({reason})." if reason else "."))
+
+
+def _refuse(name: str):
+    def refused(*args, **kwargs):
+        raise unsupported(name)
+
+    return refused
+
+
+argmax, argmin, sort, round = _refuse("argmax"), _refuse("argmin"), _refuse("sort"), _refuse("round")  # noqa: A001
+
+# ----- Dispatch -----
+
+_FUNCTIONS: dict[Callable, Callable] = {
+    np.sum: sum, np.mean: mean, np.prod: prod, np.max: max, np.min: min, np.amax: max, np.amin: min,
+    np.var: var, np.std: std, np.cumsum: cumsum,
+    np.reshape: reshape, np.transpose: transpose, np.ravel: ravel, np.squeeze: squeeze,
+    np.expand_dims: expand_dims, np.swapaxes: swapaxes, np.moveaxis: moveaxis, np.broadcast_to: broadcast_to,
+    np.atleast_1d: atleast_nd(1), np.atleast_2d: atleast_nd(2), np.atleast_3d: atleast_nd(3),
+    np.stack: _stack, np.concatenate: concatenate, np.hstack: hstack, np.vstack: vstack,
+    np.column_stack: column_stack, np.append: append,
+    np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot, np.tensordot: tensordot,
+    np.einsum: einsum, np.trace: trace,
+    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num, np.linalg.norm: norm,
+    np.copy: lambda x, *a, **k: wrap(x), np.asarray: lambda x, *a, **k: wrap(x),
+    np.array: lambda x, *a, **k: wrap(x), np.shape: lambda x: wrap(x).shape, np.ndim: lambda x: wrap(x).ndim,
+    np.size: lambda x, axis=None: wrap(x).size if axis is None else wrap(x).shape[axis],
+}
+for _name in _UNSUPPORTED:
+    _func = getattr(np, _name, None) or getattr(np.linalg, _name, None)
+    if _func is not None and _func not in _FUNCTIONS:
+        _FUNCTIONS[_func] = _refuse(_name)
+
+_UFUNC_PRIMITIVES: dict[str, Primitive] = {p.ufunc: p for p in REGISTRY.values() if p.ufunc}
+_UFUNCS: dict[str, Callable] = {name: functools.partial(apply, prim) for name, prim in _UFUNC_PRIMITIVES.items()}
+_UFUNCS.update(
+    true_divide=functools.partial(apply, P.div_p),
+    fabs=functools.partial(apply, P.abs_p),
+    float_power=functools.partial(apply, P.pow_p),
+    square=lambda x: apply(P.pow_p, x, 2.0),
+    reciprocal=lambda x: apply(P.div_p, 1.0, x),
+    exp2=lambda x: apply(P.pow_p, 2.0, x),
+    positive=wrap, conjugate=wrap,
+    matmul=matmul, logaddexp=logaddexp, logaddexp2=logaddexp2,
+    deg2rad=lambda x: apply(P.mul_p, x, np.pi / 180.0),
+    rad2deg=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
+    radians=lambda x: apply(P.mul_p, x, np.pi / 180.0),
+    degrees=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
+    isnan=lambda x: apply(P.not_equal_p, x, x),
+    isinf=lambda x: apply(P.equal_p, apply(P.abs_p, x), np.inf),
+    isfinite=lambda x: apply(P.less_p, apply(P.abs_p, x), np.inf),
+    invert=lambda x: apply(P.logical_not_p, x),
+    bitwise_and=lambda x, y: apply(P.logical_and_p, x, y),
+    bitwise_or=lambda x, y: apply(P.logical_or_p, x, y),
+    rint=_refuse("rint"),
+)
+_REDUCERS = {"add": (sum, 0), "multiply": (prod, 0), "maximum": (max, 0), "minimum": (min, 0)}
+
+
+def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    if kwargs.get("out") is not None:
+        raise TypeError("traced arrays are immutable; `out=` is not supported when tracing")
+    name = ufunc.__name__
+    if method == "__call__":
+        if kwargs:
+            raise TypeError(f"`np.{name}` keyword arguments are not supported when tracing")
+        handler = _UFUNCS.get(name)
+        if handler is None:
+            raise unsupported(name, "no derivative rule or lowering for this ufunc")
+        return handler(*inputs)
+    if method == "reduce" and name in _REDUCERS:
+        reducer, _ = _REDUCERS[name]
+        kwargs = dict(kwargs)
+        axis = kwargs.pop("axis", 0)
+        return reducer(inputs[0], axis=axis, **{k: v for k, v in kwargs.items() if k in ("keepdims", "initial")})
+    if method == "accumulate" and name == "add":
+        return cumsum(inputs[0], axis=kwargs.get("axis", 0))
+    raise unsupported(f"{name}.{method}")
+
+
+def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
+    handler = _FUNCTIONS.get(func)
+    if handler is not None:
+        return handler(*args, **kwargs)
+    # Other NumPy functions (diag, diff, kron, ...) work on the elements as an
+    # object array of scalar nodes, through the node operators.
+    from .errors import TracingError
+
+    try:
+        result = func._implementation(*_objects(args), **_objects(kwargs))
+    except (TracingError, TypeError, AttributeError) as e:
+        raise unsupported(getattr(func, "__name__", str(func)), f"it failed on symbolic values: {e}") from None
+    return _traced(result)
+
+
+def _objects(x: Any) -> Any:
+    if isinstance(x, TracedArray):
+        return x.objects()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_objects(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _objects(v) for k, v in x.items()}
+    return x
+
+
+def _traced(x: Any) -> Any:
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        return wrap(x)
+    if isinstance(x, Node):
+        return TracedArray(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_traced(v) for v in x)
+    return x
