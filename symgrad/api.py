@@ -258,7 +258,7 @@ def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
     result is one array or float, or a flat tuple of floats. It returns
     `NotImplemented` for other arguments (the general path then runs).
     """
-    if len(compiled.float_leaves) != len(args) or not all(
+    if compiled.lowering != "scalar" or len(compiled.float_leaves) != len(args) or not all(
         type(a) is float or (type(a) is np.ndarray and a.dtype == np.float64) for a in args
     ):
         return None

@@ -42,4 +42,8 @@ def lower(graph: Graph, name: str) -> Lowered:
     if size <= SCALAR_BUDGET:
         scalar = scalarize_graph(graph)
         return Lowered(scalar, Kernel(scalar, name), "scalar")
-    raise NotImplementedError(f"`{name}`: about {size:.3g} scalar operations; loop lowering is not built yet")
+    from .loop_kernel import LoopKernel
+
+    logger.info("`%s`: about %.3g scalar operations, over the budget of %.3g: lowered to loops", name, size,
+                SCALAR_BUDGET)
+    return Lowered(graph, LoopKernel(graph, name), "loops")

@@ -1,0 +1,389 @@
+"""Lower a loop plan (`symgrad.codegen.schedule`) to an LLVM module.
+
+One function per graph, `void NAME(double **slots)`: `slots` holds a pointer
+per buffer of the plan (inputs, outputs, constants, temporaries). It runs
+the steps in order:
+- scalar nodes as straight-line code (values kept in registers, stored when
+  a loop reads them);
+- each loop as a call of its own function `NAME_vloopK(slots, start, end)`,
+  over the outermost axis from `start` to `end`, so that a long loop can be
+  split between threads (`NAME_parallel`);
+- contractions as calls of `symgrad_gemm` (row-major, BLAS semantics).
+
+Inside a loop the innermost axis is the SIMD axis: `VECTOR_WIDTH` points at
+a time (contiguous reads are vector loads, broadcast ones splats, others
+lane by lane), then a scalar tail. Elementwise expressions are lowered by
+the same code as the per-point kernels (`codegen.llvm._Lowering`), so every
+primitive's lowering is declared once. Reductions over the innermost axis
+accumulate in registers; over outer axes, into the target in memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from llvmlite import ir
+
+from ..ir import Node
+from .llvm import DOUBLE, DOUBLE_PTR, I8_PTR, I32, I64, VECTOR_WIDTH, _declare, _Lowering, _splat, _vector_of
+from .schedule import Contract, Loop, Plan, Scalar, Table, View
+
+# A loop is split between threads from this much work (points times operations per point).
+PARALLEL_MIN_WORK = 200_000
+THREADS = max(1, min(os.cpu_count() or 1, 8))
+SLOTS = DOUBLE_PTR.as_pointer()
+STEP_TYPE = ir.FunctionType(ir.VoidType(), [SLOTS, I64, I64])
+_IDENTITY = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}
+_COMBINE = {"max": "llvm.maximum", "min": "llvm.minimum"}
+
+
+def lower_loops(plan: Plan, name: str) -> ir.Module:
+    module = ir.Module(name=name)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [SLOTS]), name)
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    slots = fn.args[0]
+    registers = _Lowering(module, builder, 1)
+    parallel = None
+    for k, step in enumerate(plan.steps):
+        if isinstance(step, Scalar):
+            _scalar(registers, slots, step)
+        elif isinstance(step, Contract):
+            _contract(module, builder, slots, step)
+        else:
+            loop = _loop_function(module, step, f"{name}_vloop{k}")
+            outer = step.space[0] if step.space else 1
+            if _parallel(step, outer):
+                parallel = parallel or _parallel_function(module, f"{name}_parallel")
+                builder.call(parallel, [loop, slots, ir.Constant(I64, outer)])
+            else:
+                builder.call(loop, [slots, ir.Constant(I64, 0), ir.Constant(I64, outer)])
+    builder.ret_void()
+    return module
+
+
+def _parallel(step: Loop, outer: int) -> bool:
+    ops = 1 + len(step.reads)
+    return (THREADS > 1 and step.work * ops >= PARALLEL_MIN_WORK and outer >= 2 and not step.accumulate
+            and not (step.reduce and 0 in step.axes))
+
+
+# ----- memory -----
+
+
+def _base(builder: ir.IRBuilder, slots: ir.Value, view: View) -> ir.Value:
+    return builder.load(builder.gep(slots, [ir.Constant(I64, view.buffer.slot)], inbounds=True))
+
+
+def _linear(builder: ir.IRBuilder, offset: int, strides, index: list[ir.Value]) -> ir.Value:
+    total = ir.Constant(I64, offset)
+    for stride, i in zip(strides, index):
+        if stride:
+            total = builder.add(total, builder.mul(i, ir.Constant(I64, stride)))
+    return total
+
+
+def _table_position(builder, slots, table: Table, index: list[ir.Value]) -> ir.Value:
+    base = builder.load(builder.gep(slots, [ir.Constant(I64, table.buffer.slot)], inbounds=True))
+    entry = builder.load(builder.gep(base, [_linear(builder, 0, table.strides, index)], inbounds=True))
+    return builder.mul(builder.fptosi(entry, I64), ir.Constant(I64, table.step))
+
+
+def _lane_index(builder, index: list[ir.Value], lane: int) -> list[ir.Value]:
+    if not lane:
+        return index
+    return [*index[:-1], builder.add(index[-1], ir.Constant(I64, lane))]
+
+
+def _read(builder, slots, view: View, index: list[ir.Value], width: int, table: Table | None = None) -> ir.Value:
+    """The value(s) of a view at `index` (the last index is the first of `width` consecutive points)."""
+    if view.buffer is None:
+        constant = ir.Constant(DOUBLE, view.value)
+        return constant if width == 1 else ir.Constant(ir.VectorType(DOUBLE, width), [constant] * width)
+    base = _base(builder, slots, view)
+
+    def at(lane: int) -> ir.Value:
+        point = _lane_index(builder, index, lane)
+        linear = _linear(builder, view.offset, view.strides, point)
+        if table is not None:
+            linear = builder.add(linear, _table_position(builder, slots, table, point))
+        return builder.load(builder.gep(base, [linear], inbounds=True))
+
+    if width == 1:
+        return at(0)
+    last = view.strides[-1] if view.strides else 0
+    if table is None and last == 0:
+        return _splat(builder, at(0), width)
+    if table is None and last == 1:
+        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, index)], inbounds=True)
+        vector = ir.VectorType(DOUBLE, width)
+        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8)
+    return _vector_of(builder, [at(lane) for lane in range(width)], width)
+
+
+def _write(builder, slots, view: View, index, value, width: int, table: Table | None = None,
+           combine=None) -> None:
+    """Store `value` at `index` of a view, or `combine(old, value)` when given."""
+    base = _base(builder, slots, view)
+    last = view.strides[-1] if view.strides else 0
+    if width > 1 and table is None and last == 1:
+        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, index)], inbounds=True)
+        pointer = builder.bitcast(pointer, ir.VectorType(DOUBLE, width).as_pointer())
+        if combine is not None:
+            value = combine(builder.load(pointer, align=8), value)
+        builder.store(value, pointer, align=8)
+        return
+    for lane in range(width):
+        point = _lane_index(builder, index, lane)
+        linear = _linear(builder, view.offset, view.strides, point)
+        if table is not None:
+            linear = builder.add(linear, _table_position(builder, slots, table, point))
+        pointer = builder.gep(base, [linear], inbounds=True)
+        element = value if width == 1 else builder.extract_element(value, ir.Constant(I32, lane))
+        if combine is not None:
+            element = combine(builder.load(pointer), element)
+        builder.store(element, pointer)
+
+
+# ----- scalar steps -----
+
+
+def _scalar(registers: _Lowering, slots: ir.Value, step: Scalar) -> None:
+    builder = registers.builder
+    node = step.node
+    for arg, view in step.reads.items():
+        if arg not in registers.values and arg.shape == ():
+            registers.values[arg] = _read(builder, slots, view, [], 1)
+    if node.op.name == "gather":
+        indices, _ = node.param
+        view = step.reads[node.args[0]]
+        position = view.offset + int(indices.array) * view.strides[0]
+        value = builder.load(builder.gep(_base(builder, slots, view), [ir.Constant(I64, position)], inbounds=True))
+    elif node.op.name == "pack":
+        for k, arg in enumerate(node.args):
+            value = registers.lower_all([arg])[0]
+            offset = ir.Constant(I64, step.target.offset + k)
+            builder.store(value, builder.gep(_base(builder, slots, step.target), [offset], inbounds=True))
+        return
+    else:
+        value = registers.lower_all([node])[0]
+    registers.values[node] = value
+    if step.target is not None:
+        builder.store(value, builder.gep(_base(builder, slots, step.target), [ir.Constant(I64, step.target.offset)],
+                                         inbounds=True))
+
+
+# ----- loops -----
+
+
+def _loop_function(module: ir.Module, loop: Loop, name: str) -> ir.Function:
+    fn = ir.Function(module, STEP_TYPE, name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    slots, start, end = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    _Nest(module, builder, slots, loop).emit(start, end)
+    builder.ret_void()
+    return fn
+
+
+class _Nest:
+    """The loop nest of one `Loop` step."""
+
+    def __init__(self, module, builder, slots, loop: Loop):
+        self.module, self.builder, self.slots, self.loop = module, builder, slots, loop
+        space = loop.space
+        kept = [d for d in range(len(space)) if d not in loop.axes]
+        # The target of a reduction has the kept axes: its stride along a reduced axis is 0.
+        if loop.reduce:
+            strides = [0] * len(space)
+            for d, s in zip(kept, loop.target.strides):
+                strides[d] = s
+            self.target = View(loop.target.buffer, loop.target.offset, tuple(strides))
+        else:
+            self.target = loop.target
+
+    def emit(self, start: ir.Value, end: ir.Value) -> None:
+        space = self.loop.space
+        if not space:
+            value = self._point([], 1)
+            _write(self.builder, self.slots, self.target, [], value, 1)
+            return
+        self._nest(0, [], start, end)
+
+    def _nest(self, depth: int, index: list[ir.Value], start=None, end=None) -> None:
+        space = self.loop.space
+        lo = start if start is not None else ir.Constant(I64, 0)
+        hi = end if end is not None else ir.Constant(I64, space[depth])
+        if depth == len(space) - 1:
+            self._innermost(index, lo, hi)
+            return
+        _for(self.builder, lo, hi, 1, lambda i: self._nest(depth + 1, [*index, i]))
+
+    def _innermost(self, index, lo, hi) -> None:
+        b = self.builder
+        loop = self.loop
+        width = VECTOR_WIDTH if loop.space[-1] >= VECTOR_WIDTH else 1
+        # [lo, middle) in blocks of `width` points, [middle, hi) one point at a time.
+        count = b.sub(hi, lo)
+        middle = b.sub(hi, b.srem(count, ir.Constant(I64, width))) if width > 1 else lo
+        if loop.reduce is not None and len(loop.space) - 1 in loop.axes:
+            self._reduce_row(index, lo, middle, hi, width)
+            return
+        if width > 1:
+            _for(b, lo, middle, width, lambda j: self._store([*index, j], self._point([*index, j], width), width))
+        _for(b, middle, hi, 1, lambda j: self._store([*index, j], self._point([*index, j], 1), 1))
+
+    def _reduce_row(self, index, lo, middle, hi, width: int) -> None:
+        """A reduction along the innermost axis: accumulate in registers, then combine into the target."""
+        b = self.builder
+        kind = self.loop.reduce
+        identity = _IDENTITY[kind]
+        total = ir.Constant(DOUBLE, identity)
+        if width > 1:
+            start = ir.Constant(ir.VectorType(DOUBLE, width), [ir.Constant(DOUBLE, identity)] * width)
+            acc = _for(b, lo, middle, width,
+                       lambda j, acc: self._combine(acc, self._point([*index, j], width), width), start)
+            for lane in range(width):
+                total = self._combine(total, b.extract_element(acc, ir.Constant(I32, lane)), 1)
+        total = _for(b, middle, hi, 1, lambda j, acc: self._combine(acc, self._point([*index, j], 1), 1), total)
+        _write(b, self.slots, self.target, [*index, ir.Constant(I64, 0)], total, 1,
+               combine=lambda old, new: self._combine(old, new, 1))
+
+    def _combine(self, old, new, width):
+        kind = self.loop.reduce
+        if kind == "sum":
+            return self.builder.fadd(old, new)
+        suffix = "f64" if width == 1 else f"v{width}f64"
+        kind_type = DOUBLE if width == 1 else ir.VectorType(DOUBLE, width)
+        intrinsic = _declare(self.module, f"{_COMBINE[kind]}.{suffix}", kind_type, [kind_type, kind_type])
+        return self.builder.call(intrinsic, [old, new])
+
+    def _point(self, index: list[ir.Value], width: int) -> ir.Value:
+        """The loop's expression at `index` (`width` consecutive points along the innermost axis)."""
+        lowering = _Lowering(self.module, self.builder, width)
+        loop = self.loop
+        for node, view in loop.reads.items():
+            table = loop.read_table if node is loop.expression else None
+            lowering.values[node] = _read(self.builder, self.slots, view, index, width, table)
+        return lowering.lower_all([loop.expression])[0]
+
+    def _store(self, index, value, width) -> None:
+        loop = self.loop
+        if loop.reduce:
+            _write(self.builder, self.slots, self.target, index, value, width,
+                   combine=lambda old, new: self._combine(old, new, width))
+        elif loop.accumulate:
+            _write(self.builder, self.slots, self.target, index, value, width, loop.write_table,
+                   combine=self.builder.fadd)
+        else:
+            _write(self.builder, self.slots, self.target, index, value, width)
+
+
+def _for(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, step: int, body, carried: ir.Value | None = None):
+    """`for (i = lo; i < hi; i += step) body(i)`; with `carried`, `body(i, acc)` returns the next acc,
+    and the final acc is returned."""
+    before = builder.block
+    loop = builder.append_basic_block("loop")
+    after = builder.append_basic_block("after")
+    builder.cbranch(builder.icmp_signed("<", lo, hi), loop, after)
+    builder.position_at_end(loop)
+    i = builder.phi(I64)
+    i.add_incoming(lo, before)
+    acc = None
+    if carried is not None:
+        acc = builder.phi(carried.type)
+        acc.add_incoming(carried, before)
+        result = body(i, acc)
+    else:
+        body(i)
+    following = builder.add(i, ir.Constant(I64, step))
+    end = builder.block
+    i.add_incoming(following, end)
+    if acc is not None:
+        acc.add_incoming(result, end)
+    builder.cbranch(builder.icmp_signed("<", following, hi), loop, after)
+    builder.position_at_end(after)
+    if carried is None:
+        return None
+    final = builder.phi(carried.type)
+    final.add_incoming(carried, before)
+    final.add_incoming(result, end)
+    return final
+
+
+# ----- threads -----
+
+
+def _parallel_function(module: ir.Module, name: str) -> ir.Function:
+    """`void name(step, slots, n)`: `step(slots, a, b)` over [0, n) split between `THREADS` threads."""
+    step_pointer = STEP_TYPE.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [step_pointer, SLOTS, I64]), name)
+    fn.linkage = "internal"
+    step, slots, n = fn.args
+    worker = _worker(module, name + "_worker")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    create = _declare(module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
+    join = _declare(module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
+    bounds = [b.sdiv(b.mul(n, ir.Constant(I64, t)), ir.Constant(I64, THREADS)) for t in range(THREADS)] + [n]
+    started = []
+    for t in range(1, THREADS):
+        task = b.alloca(I64, size=ir.Constant(I64, 4))
+        words = [b.ptrtoint(step, I64), b.ptrtoint(slots, I64), bounds[t], bounds[t + 1]]
+        for k, word in enumerate(words):
+            b.store(word, b.gep(task, [ir.Constant(I64, k)], inbounds=True))
+        handle = b.alloca(I64)
+        code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
+        started.append((t, handle, code))
+    b.call(step, [slots, bounds[0], bounds[1]])
+    for t, handle, code in started:
+        with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (joined, failed):
+            with joined:
+                b.call(join, [b.load(handle), ir.Constant(I8_PTR.as_pointer(), None)])
+            with failed:  # no thread to be had: this thread does that part too
+                b.call(step, [slots, bounds[t], bounds[t + 1]])
+    b.ret_void()
+    return fn
+
+
+def _worker(module: ir.Module, name: str) -> ir.Function:
+    fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR]), name)
+    fn.linkage = "internal"
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    task = b.bitcast(fn.args[0], I64.as_pointer())
+    words = [b.load(b.gep(task, [ir.Constant(I64, k)], inbounds=True)) for k in range(4)]
+    step = b.inttoptr(words[0], STEP_TYPE.as_pointer())
+    b.call(step, [b.inttoptr(words[1], SLOTS), words[2], words[3]])
+    b.ret(ir.Constant(I8_PTR, None))
+    return fn
+
+
+# ----- contractions -----
+
+GEMM = "symgrad_gemm"
+
+
+def _contract(module: ir.Module, builder: ir.IRBuilder, slots: ir.Value, step: Contract) -> None:
+    from .schedule import blas_layout
+
+    gemm = _declare(module, GEMM, ir.VoidType(),
+                    [I64, I64, I64, I64, I64, DOUBLE, DOUBLE_PTR, I64, DOUBLE_PTR, I64, DOUBLE, DOUBLE_PTR, I64])
+    m, n, k = step.m, step.n, step.k
+    ta, lda = blas_layout(m, k, *step.x_strides[1:])
+    tb, ldb = blas_layout(k, n, *step.y_strides[1:])
+    tc, ldc = blas_layout(m, n, *step.out_strides[1:])
+    a_base, b_base, c_base = (_base(builder, slots, v) for v in (step.x, step.y, step.out))
+    for index in range(step.batch):
+        a = builder.gep(a_base, [ir.Constant(I64, step.x.offset + index * step.x_strides[0])], inbounds=True)
+        b = builder.gep(b_base, [ir.Constant(I64, step.y.offset + index * step.y_strides[0])], inbounds=True)
+        c = builder.gep(c_base, [ir.Constant(I64, step.out.offset + index * step.out_strides[0])], inbounds=True)
+        if tc:  # the output is column-major: compute its transpose, op(B)^T op(A)^T
+            args = [1 - tb, 1 - ta, n, m, k, b, ldb, a, lda, c, ldc]
+        else:
+            args = [ta, tb, m, n, k, a, lda, b, ldb, c, ldc]
+        t1, t2, mm, nn, kk, p, lp, q, lq, r, lr = args
+        builder.call(gemm, [ir.Constant(I64, t1), ir.Constant(I64, t2), ir.Constant(I64, mm), ir.Constant(I64, nn),
+                            ir.Constant(I64, kk), ir.Constant(DOUBLE, 1.0), p, ir.Constant(I64, lp), q,
+                            ir.Constant(I64, lq), ir.Constant(DOUBLE, 0.0), r, ir.Constant(I64, lr)])
+
+
+__all__ = ["GEMM", "Node", "lower_loops"]

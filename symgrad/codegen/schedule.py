@@ -1,0 +1,497 @@
+"""Planning the loop lowering of an array graph: buffers, views and fused loops (no LLVM here).
+
+The plan is a list of steps in topological order:
+- `Scalar`: a scalar node (shape `()`), computed in straight-line code by the kernel;
+- `Loop`: one loop nest over an iteration space, computing a fused expression
+  of elementwise nodes at each point and storing it into a (strided) target,
+  adding it into the target (scatter-add), or reducing it over some axes;
+- `Contract`: a `dot_general` as (batched) matrix products.
+
+Every node that is not fused into its user gets a buffer: inputs, outputs
+and constants are the caller's arrays, the rest are temporaries in one
+workspace. Layout operations (transpose, broadcast, slice, reshape of a
+contiguous layout) are never computed: a reader sees a strided view of the
+buffer below them. Pad, concatenate, gather and scatter-add are loops that
+copy through views (gathers and scatters with a table of positions).
+
+Fusion: an elementwise node is computed inside its user's loop when it has
+exactly one user, which is an elementwise node of the same shape or a
+reduction (input fusion); every other node gets a buffer, so no work is
+ever repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UnsupportedPrimitiveError
+from ..ir import Graph, Node, topological_order
+from ..primitives import LEAVES, const, const_p, symbol_p
+
+_VIEWS = {"reshape", "transpose", "broadcast_in_dim", "slice"}
+_REDUCTIONS = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An array in memory: slot `slot` of the kernel's pointer table, C-contiguous of `shape`."""
+
+    slot: int
+    kind: str  # "input", "output", "const", "temp"
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class View:
+    """Element `i` is `buffer[offset + sum(strides[d] * i[d])]`; with no buffer, every element is `value`."""
+
+    buffer: Buffer | None
+    offset: int
+    strides: tuple[int, ...]
+    value: float = 0.0
+
+    def aligned(self, shape: tuple[int, ...], space: tuple[int, ...]) -> View:
+        """This view (of an array of `shape`) read at each point of `space`, broadcast as NumPy does."""
+        lead = len(space) - len(shape)
+        strides = [0] * lead + [s if n == m else 0 for s, n, m in zip(self.strides, shape, space[lead:])]
+        return View(self.buffer, self.offset, tuple(strides), self.value)
+
+    def permuted(self, perm) -> View:
+        return View(self.buffer, self.offset, tuple(self.strides[p] for p in perm), self.value)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Positions from a constant table: at point `i` of the space, `table[sum(strides[d] * i[d])] * step`
+    elements are added to the address (the gathered or scattered axis)."""
+
+    buffer: Buffer
+    strides: tuple[int, ...]
+    step: int
+
+
+@dataclass
+class Loop:
+    """A loop nest over `space`: `expression` at each point into `target` (stored, added or reduced)."""
+
+    space: tuple[int, ...]
+    expression: Node
+    reads: dict[Node, View]
+    target: View
+    reduce: str | None = None  # "sum", "max" or "min" over `axes`; the target has the kept axes
+    axes: tuple[int, ...] = ()
+    accumulate: bool = False  # target += value (scatter-add)
+    read_table: Table | None = None  # for the read of `expression` itself (gather)
+    write_table: Table | None = None
+
+    @property
+    def work(self) -> int:
+        return math.prod(self.space)
+
+
+@dataclass
+class Contract:
+    """`out = x . y` as `batch` products `(m, k) @ (k, n)`; strides (batch, row, column) per operand."""
+
+    node: Node
+    x: View
+    y: View
+    out: View
+    batch: int
+    m: int
+    n: int
+    k: int
+    x_strides: tuple[int, int, int]
+    y_strides: tuple[int, int, int]
+    out_strides: tuple[int, int, int]
+
+
+@dataclass
+class Scalar:
+    """A scalar node computed in straight-line code; `target` is where it is stored, when it is read from memory."""
+
+    node: Node
+    reads: dict[Node, View]
+    target: View | None = None
+
+
+@dataclass
+class Plan:
+    steps: list
+    inputs: list[Buffer]
+    outputs: list[Buffer]
+    constants: list[tuple[Buffer, np.ndarray]]
+    temps: list[Buffer]
+
+    @property
+    def slots(self) -> int:
+        return len(self.inputs) + len(self.outputs) + len(self.constants) + len(self.temps)
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def is_elementwise(node: Node) -> bool:
+    return bool(node.args) and node.op.partials is not None and not node.op.structural
+
+
+class _Planner:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.order = topological_order(graph.outputs)
+        self.users: dict[Node, set[Node]] = {n: set() for n in self.order}
+        for node in self.order:
+            for a in node.args:
+                self.users[a].add(node)
+        self.slots = 0
+        self.views: dict[Node, View] = {}
+        self.inputs = [self._new("input", n.shape) for n in graph.inputs]
+        self.outputs = [self._new("output", n.shape) for n in graph.outputs]
+        # The output buffer a node is computed into (the first, when a node is returned twice).
+        self.output_of: dict[Node, Buffer] = {}
+        for node, buffer in zip(graph.outputs, self.outputs):
+            self.output_of.setdefault(node, buffer)
+        for node, buffer in zip(graph.inputs, self.inputs):
+            self.views[node] = _whole(buffer)
+        self.constants: list[tuple[Buffer, np.ndarray]] = []
+        self.temps: list[Buffer] = []
+        self.steps: list = []
+        self.in_registers: set[Node] = set()
+
+    def _new(self, kind: str, shape: tuple[int, ...]) -> Buffer:
+        buffer = Buffer(self.slots, kind, shape)
+        self.slots += 1
+        return buffer
+
+    def _target(self, node: Node) -> View:
+        """Where a step computing `node` writes: its output buffer, or a new temporary."""
+        buffer = self.output_of.get(node)
+        if buffer is None:
+            buffer = self._new("temp", node.shape)
+            self.temps.append(buffer)
+        view = _whole(buffer)
+        self.views[node] = view
+        return view
+
+    # -- views --
+    def view(self, node: Node) -> View | None:
+        """The strided view a reader sees for `node`, or None if `node` is not in memory."""
+        found = self.views.get(node)
+        if found is not None:
+            return found
+        if node.op is const_p:
+            return View(None, 0, (0,) * node.ndim, float(node.param))
+        if node.op.name not in _VIEWS:
+            return None
+        x = node.args[0]
+        inner = self.view(x)
+        if inner is None:
+            return None
+        name = node.op.name
+        if inner.buffer is None:  # a constant, repeated
+            view = View(None, 0, (0,) * node.ndim, inner.value)
+        elif name == "transpose":
+            view = inner.permuted(node.param)
+        elif name == "broadcast_in_dim":
+            shape, dims = node.param
+            strides = [0] * len(shape)
+            for j, d in enumerate(dims):
+                strides[d] = inner.strides[j] if x.shape[j] == shape[d] else 0
+            view = View(inner.buffer, inner.offset, tuple(strides))
+        elif name == "slice":
+            starts, _, steps = node.param
+            offset = inner.offset + sum(a * s for a, s in zip(starts, inner.strides))
+            view = View(inner.buffer, offset, tuple(s * c for s, c in zip(inner.strides, steps)))
+        else:
+            strides = _reshaped_strides(x.shape, inner.strides, node.shape)
+            if strides is None:
+                return None
+            view = View(inner.buffer, inner.offset, strides)
+        self.views[node] = view
+        return view
+
+    def _memory_view(self, node: Node) -> View:
+        """The view of `node`, copying it into a temporary first if it is a view that strides can't express."""
+        view = self.view(node)
+        if view is None:
+            if node.op.name != "reshape":
+                raise AssertionError(f"{node!r} is read before it is computed")
+            x = node.args[0]
+            copy = self._target(x) if self.view(x) is None else None
+            if copy is None:  # x is a view: copy it contiguously, then reshape that
+                target = self._new("temp", x.shape)
+                self.temps.append(target)
+                self.steps.append(self._copy_loop(x, _whole(target)))
+                copy = _whole(target)
+            view = View(copy.buffer, 0, _reshaped_strides(x.shape, copy.strides, node.shape))
+            self.views[node] = view
+        return view
+
+    # -- fusion --
+    def fused(self, node: Node) -> bool:
+        """Whether `node` is computed inside its only user's loop instead of getting a buffer."""
+        if node in self.output_of or not is_elementwise(node) or node.shape == ():
+            return False
+        users = self.users[node]
+        if len(users) != 1:
+            return False
+        (user,) = users
+        if is_elementwise(user) and user.shape == node.shape:
+            return True
+        return user.op.name in _REDUCTIONS
+
+    # -- the plan --
+    def plan(self) -> Plan:
+        for node in self.order:
+            if node in self.views and self.views[node].buffer in self.inputs or node.op is const_p:
+                continue
+            if node.op is symbol_p:
+                raise UnsupportedPrimitiveError(
+                    f"symbol `{node.param[0]}` is used but is not an input of the compiled function")
+            if node.op.name in LEAVES:
+                buffer = self._new("const", node.shape)
+                self.constants.append((buffer, np.ascontiguousarray(node.op.impl(node), dtype=np.float64)))
+                self.views[node] = _whole(buffer)
+            elif self.fused(node) or (node.op.name in _VIEWS and node not in self.output_of):
+                continue
+            else:
+                self._step(node)
+        # Outputs that no step computed into their buffer (inputs, constants, views, repeats) are copied.
+        for node, buffer in zip(self.graph.outputs, self.outputs):
+            if self.views.get(node) is None or self.views[node].buffer is not buffer:
+                self.steps.append(self._copy_loop(node, _whole(buffer)))
+        return Plan(self.steps, self.inputs, self.outputs, self.constants, self.temps)
+
+    def _step(self, node: Node) -> None:
+        name = node.op.name
+        if name in _REDUCTIONS:
+            x = node.args[0]
+            target = self._target(node)
+            kind = _REDUCTIONS[name]
+            self.steps.append(_fill(target, node.shape, {"sum": 0.0, "max": -math.inf, "min": math.inf}[kind]))
+            self.steps.append(self._loop(x.shape, x, target, reduce=kind, axes=node.param))
+        elif name == "dot_general":
+            self.steps.append(self._contract(node))
+        elif node.shape == ():
+            self._scalar(node)
+        elif name in _VIEWS:  # an output view
+            self.steps.append(self._copy_loop(node, self._target(node)))
+        elif name == "pad":
+            lo, _, interior = node.param
+            target = self._target(node)
+            self.steps.append(_fill(target, node.shape, 0.0))
+            offset = sum(a * s for a, s in zip(lo, target.strides))
+            strides = tuple(s * (k + 1) for s, k in zip(target.strides, interior))
+            self.steps.append(self._copy_loop(node.args[0], View(target.buffer, offset, strides)))
+        elif name == "concatenate":
+            target = self._target(node)
+            start = 0
+            for x in node.args:
+                offset = start * target.strides[node.param]
+                self.steps.append(self._copy_loop(x, View(target.buffer, offset, target.strides)))
+                start += x.shape[node.param]
+        elif name == "gather":
+            self._gather(node)
+        elif name == "scatter_add":
+            self._scatter_add(node)
+        elif name == "pack":
+            self.steps.append(Scalar(node, self._reads(node, (), computed=True), self._target(node)))
+        elif is_elementwise(node):
+            self.steps.append(self._loop(node.shape, node, self._target(node)))
+        else:
+            raise UnsupportedPrimitiveError(f"the loop lowering has no rule for `{name}`")
+
+    def _scalar(self, node: Node) -> None:
+        reads = self._reads(node, (), computed=True)
+        needs_memory = node in self.output_of or any(
+            u.shape != () or u.op.name in _REDUCTIONS or u.op.name == "dot_general" or not is_elementwise(u)
+            and u.op.name != "pack" for u in self.users[node])
+        target = self._target(node) if needs_memory else None
+        if target is None:
+            self.in_registers.add(node)
+        self.steps.append(Scalar(node, reads, target))
+
+    # -- loops --
+    def _reads(self, expression: Node, space: tuple[int, ...], computed: bool) -> dict[Node, View]:
+        """The views a step reads: the leaves of the fused expression (or `expression` itself)."""
+        if not computed:
+            return {expression: self._memory_view(expression).aligned(expression.shape, space)}
+        reads: dict[Node, View] = {}
+        stack, seen = [expression], {expression}
+        while stack:
+            node = stack.pop()
+            for a in node.args:
+                if a in seen or a.op is const_p or a in self.in_registers:
+                    continue
+                seen.add(a)
+                if self.fused(a):
+                    stack.append(a)
+                else:
+                    reads[a] = self._memory_view(a).aligned(a.shape, space) if space else self._memory_view(a)
+        return reads
+
+    def _loop(self, space, expression: Node, target: View, **kw) -> Loop:
+        # A reduction computes its operand in the loop when the operand is fused into it; an
+        # elementwise step computes its node.
+        computed = self.fused(expression) if kw.get("reduce") else True
+        return Loop(tuple(space), expression, self._reads(expression, tuple(space), computed), target, **kw)
+
+    def _copy_loop(self, node: Node, target: View) -> Loop:
+        view = self._memory_view(node)
+        if view.buffer is None:
+            return _fill(target, node.shape, view.value)
+        return Loop(node.shape, node, {node: view}, target)
+
+    def _gather(self, node: Node) -> None:
+        # out[pre, p, post] = x[pre, table[p], post]
+        indices, axis = node.param
+        x = node.args[0]
+        table = self._table(indices.array)
+        k = indices.array.ndim
+        xv = self._memory_view(x)
+        strides = xv.strides[:axis] + (0,) * k + xv.strides[axis + 1:]
+        table_strides = (0,) * axis + contiguous_strides(indices.array.shape) + (0,) * (x.ndim - axis - 1)
+        target = self._target(node)
+        self.steps.append(Loop(node.shape, node, {node: View(xv.buffer, xv.offset, strides, xv.value)}, target,
+                               read_table=Table(table, table_strides, xv.strides[axis])))
+
+    def _scatter_add(self, node: Node) -> None:
+        # out[pre, table[p], post] += x[pre, p, post]
+        indices, axis, _ = node.param
+        x = node.args[0]
+        table = self._table(indices.array)
+        k = indices.array.ndim
+        target = self._target(node)
+        self.steps.append(_fill(target, node.shape, 0.0))
+        strides = target.strides[:axis] + (0,) * k + target.strides[axis + 1:]
+        table_strides = (0,) * axis + contiguous_strides(indices.array.shape) + (0,) * (x.ndim - axis - k)
+        self.steps.append(Loop(x.shape, x, {x: self._memory_view(x)}, View(target.buffer, 0, strides),
+                               accumulate=True, write_table=Table(table, table_strides, target.strides[axis])))
+
+    def _table(self, positions: np.ndarray) -> Buffer:
+        buffer = self._new("const", positions.shape)
+        self.constants.append((buffer, np.ascontiguousarray(positions, dtype=np.float64)))
+        return buffer
+
+    # -- contractions --
+    def _contract(self, node: Node) -> Contract:
+        x, y = node.args
+        xl, yl, ol = node.param
+        batch = [c for c in ol if c in xl and c in yl]
+        rows = [c for c in ol if c in xl and c not in yl]
+        cols = [c for c in ol if c in yl and c not in xl]
+        inner = [c for c in xl if c in yl and c not in ol]
+        size = dict(zip(xl + yl, x.shape + y.shape))
+        xv, x_strides = self._matrix(x, xl, batch, rows, inner)
+        yv, y_strides = self._matrix(y, yl, batch, inner, cols)
+        n = lambda labels: math.prod(size[c] for c in labels)  # noqa: E731
+        target = self._target(node)
+        out = dict(zip(ol, target.strides))
+        out_strides = tuple(_merged(out, size, labels) for labels in (batch, rows, cols))
+        if None not in out_strides and blas_layout(n(rows), n(cols), out_strides[1], out_strides[2]) is not None:
+            return Contract(node, xv, yv, target, n(batch), n(rows), n(cols), n(inner), x_strides, y_strides,
+                            out_strides)  # type: ignore[arg-type]
+        # The output's axes interleave: multiply into (batch, rows, columns) order, then copy.
+        order = [*batch, *rows, *cols]
+        buffer = self._new("temp", tuple(size[c] for c in order))
+        self.temps.append(buffer)
+        product = _whole(buffer)
+        strides = dict(zip(order, product.strides))
+        self.steps.append(Contract(node, xv, yv, product, n(batch), n(rows), n(cols), n(inner), x_strides,
+                                   y_strides, tuple(_merged(strides, size, g) for g in (batch, rows, cols))))
+        return Loop(node.shape, node, {node: product.permuted([order.index(c) for c in ol])}, target)
+
+    def _matrix(self, x: Node, labels: str, batch, first, second) -> tuple[View, tuple[int, int, int]]:
+        """`x` as strided matrices (batch, first, second); copied into that order when its strides don't merge
+        into a layout a matrix product reads (one of the two matrix strides must be 1)."""
+        view = self._memory_view(x)
+        size = dict(zip(labels, x.shape))
+        if view.buffer is not None:
+            strides = dict(zip(labels, view.strides))
+            merged = tuple(_merged(strides, size, group) for group in (batch, first, second))
+            rows, cols = (math.prod(size[c] for c in group) for group in (first, second))
+            if None not in merged and blas_layout(rows, cols, merged[1], merged[2]) is not None:
+                return view, merged  # type: ignore[return-value]
+        order = [*batch, *first, *second]
+        shape = tuple(size[c] for c in order)
+        buffer = self._new("temp", shape)
+        self.temps.append(buffer)
+        perm = [labels.index(c) for c in order]
+        copy = _whole(buffer)
+        if view.buffer is None:
+            self.steps.append(_fill(copy, shape, view.value))
+        else:
+            self.steps.append(Loop(shape, x, {x: view.permuted(perm)}, copy))
+        strides = dict(zip(order, copy.strides))
+        return copy, tuple(_merged(strides, size, group) for group in (batch, first, second))  # type: ignore
+
+
+def blas_layout(rows: int, cols: int, row_stride: int, col_stride: int) -> tuple[int, int] | None:
+    """How a BLAS reads a strided matrix: (transposed, leading dimension), or None if it can't.
+
+    Row-major needs unit column stride and a row stride of at least `cols`;
+    its transpose the other way round. Axes of length 1 take any stride.
+    """
+    if cols == 1 or col_stride == 1:
+        if rows == 1 or row_stride >= max(cols, 1):
+            return 0, max(row_stride if rows > 1 else cols, 1)
+    if rows == 1 or row_stride == 1:
+        if cols == 1 or col_stride >= max(rows, 1):
+            return 1, max(col_stride if cols > 1 else rows, 1)
+    return None
+
+
+def _whole(buffer: Buffer) -> View:
+    return View(buffer, 0, contiguous_strides(buffer.shape))
+
+
+def _fill(target: View, space: tuple[int, ...], value: float) -> Loop:
+    return Loop(tuple(space), const(value), {}, target)
+
+
+def _merged(strides: dict[str, int], size: dict[str, int], labels) -> int | None:
+    """The stride of several axes taken as one (row-major), or None if they don't merge; 0 for none."""
+    labels = [c for c in labels if size[c] != 1]
+    if not labels:
+        return 0
+    for a, b in zip(labels, labels[1:]):
+        if strides[a] != strides[b] * size[b]:
+            return None
+    return strides[labels[-1]]
+
+
+def _reshaped_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
+    """Strides for `new_shape` over the same elements in the same order, when no copy is needed."""
+    old = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    result: list[int] = []
+    i = 0
+    for n in (n for n in new_shape if n != 1):
+        product, group = 1, []
+        while product < n and i < len(old):
+            product *= old[i][0]
+            group.append(old[i])
+            i += 1
+        if product != n or any(sa != sb * b for (_, sa), (b, sb) in zip(group, group[1:])):
+            return None
+        result.append(group[-1][1])
+    if i != len(old):
+        return None
+    it = iter(result)
+    return tuple(next(it) if n != 1 else 0 for n in new_shape)
+
+
+def plan(graph: Graph) -> Plan:
+    """The loop plan of an array graph (see the module docstring)."""
+    return _Planner(graph).plan()
