@@ -37,6 +37,7 @@ class Batched:
         self.out_axes = int(out_axes)
         self._row = Transformed(fun, lambda args, fresh: fun(*args), "vmap")
         self._compiled_by_shape: dict[tuple, Any] = {}
+        self._array_program = None
         self.__name__ = f"vmap({_name(fun)})"
         self.__doc__ = getattr(fun, "__doc__", None)
         self.__wrapped__ = fun
@@ -69,6 +70,13 @@ class Batched:
             leaves.extend(np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0) if axis is not None
                           and _is_array(x) else x for x in arg_leaves)
             batched_flags.extend([axis is not None] * len(arg_leaves))
+        if compiled.lowering != "scalar":
+            # Too large for a per-point kernel: the whole batch as one array program.
+            if self._array_program is None:
+                from .api import jit
+
+                self._array_program = jit(lambda *a: self(*a))
+            return self._array_program(*args)
         kernel_args = [leaves[i] for i in compiled.float_leaves]
         kernel_flags = [batched_flags[i] for i in compiled.float_leaves]
         results = iter(compiled.kernel.batch(kernel_args, kernel_flags, n))

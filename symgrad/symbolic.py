@@ -191,9 +191,12 @@ def formula(expr: Any):
 
 
 def _expression_repr(node: Node) -> str:
-    size = len(topological_order([node]))
-    if size > REPR_LIMIT:
-        return f"<symgrad expression of {size} nodes>"
+    order = topological_order([node])
+    if len(order) > REPR_LIMIT:
+        return f"<symgrad expression of {len(order)} nodes>"
+    if any(n.shape or n.op.sympy is None for n in order):
+        # An array expression: its operation and shape (array formulas print with `Formula`).
+        return f"<symgrad {node.op.name} of shape {node.shape}, {len(order)} nodes>"
     from .printing import to_sympy
 
     return str(to_sympy([node])[0])

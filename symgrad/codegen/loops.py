@@ -205,8 +205,7 @@ class _Nest:
     def emit(self, start: ir.Value, end: ir.Value) -> None:
         space = self.loop.space
         if not space:
-            value = self._point([], 1)
-            _write(self.builder, self.slots, self.target, [], value, 1)
+            self._store([], self._point([], 1), 1)
             return
         self._nest(0, [], start, end)
 

@@ -284,10 +284,11 @@ class _Planner:
             self.steps.append(self._loop(x.shape, x, target, reduce=kind, axes=node.param))
         elif name == "dot_general":
             self.steps.append(self._contract(node))
+        elif name in _VIEWS:  # an output view: copied out of the buffer below it
+            source = self._memory_view(node)
+            self.steps.append(_copy(node, source, self._target(node)))
         elif node.shape == ():
             self._scalar(node)
-        elif name in _VIEWS:  # an output view
-            self.steps.append(self._copy_loop(node, self._target(node)))
         elif name == "pad":
             lo, _, interior = node.param
             target = self._target(node)
@@ -349,10 +350,7 @@ class _Planner:
         return Loop(tuple(space), expression, self._reads(expression, tuple(space), computed), target, **kw)
 
     def _copy_loop(self, node: Node, target: View) -> Loop:
-        view = self._memory_view(node)
-        if view.buffer is None:
-            return _fill(target, node.shape, view.value)
-        return Loop(node.shape, node, {node: view}, target)
+        return _copy(node, self._memory_view(node), target)
 
     def _gather(self, node: Node) -> None:
         # out[pre, p, post] = x[pre, table[p], post]
@@ -457,6 +455,12 @@ def _whole(buffer: Buffer) -> View:
     return View(buffer, 0, contiguous_strides(buffer.shape))
 
 
+def _copy(node: Node, source: View, target: View) -> Loop:
+    if source.buffer is None:
+        return _fill(target, node.shape, source.value)
+    return Loop(node.shape, node, {node: source}, target)
+
+
 def _fill(target: View, space: tuple[int, ...], value: float) -> Loop:
     return Loop(tuple(space), const(value), {}, target)
 
@@ -473,21 +477,34 @@ def _merged(strides: dict[str, int], size: dict[str, int], labels) -> int | None
 
 
 def _reshaped_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
-    """Strides for `new_shape` over the same elements in the same order, when no copy is needed."""
+    """Strides for `new_shape` over the same elements in the same order, when no copy is needed.
+
+    Axes are matched in runs of equal size products (as NumPy's reshape does
+    without a copy): a run of old axes must be contiguous with each other,
+    and the new axes of the run split it in C order.
+    """
+    if math.prod(shape) == 0:
+        return contiguous_strides(tuple(new_shape))
     old = [(n, s) for n, s in zip(shape, strides) if n != 1]
-    result: list[int] = []
-    i = 0
-    for n in (n for n in new_shape if n != 1):
-        product, group = 1, []
-        while product < n and i < len(old):
-            product *= old[i][0]
-            group.append(old[i])
-            i += 1
-        if product != n or any(sa != sb * b for (_, sa), (b, sb) in zip(group, group[1:])):
+    new = [n for n in new_shape if n != 1]
+    result = [0] * len(new)
+    oi = ni = 0
+    while oi < len(old) and ni < len(new):
+        oj, nj = oi + 1, ni + 1
+        old_size, new_size = old[oi][0], new[ni]
+        while old_size != new_size:
+            if new_size < old_size:
+                new_size *= new[nj]
+                nj += 1
+            else:
+                old_size *= old[oj][0]
+                oj += 1
+        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(oi, oj - 1)):
             return None
-        result.append(group[-1][1])
-    if i != len(old):
-        return None
+        result[nj - 1] = old[oj - 1][1]
+        for k in range(nj - 1, ni, -1):
+            result[k - 1] = result[k] * new[k]
+        oi, ni = oj, nj
     it = iter(result)
     return tuple(next(it) if n != 1 else 0 for n in new_shape)
 

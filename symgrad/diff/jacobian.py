@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ..ir import Node, topological_order
 from ..primitives import basis, broadcast_to, element, pack, reshape, symbol, transpose
-from ..primitives.registry import Identity
+from ..primitives.registry import Identity, symbol_p
 from .forward import jvp
 from .reverse import vjp
 
@@ -77,7 +77,9 @@ def _scalar_jacobian(outputs: Sequence[Node], wrt: Sequence[Node], forward: bool
 
     # Scalar variables are their own element; the elements of an array variable are gathers from it.
     variables = [w if w.shape == () else element(w, k) for w in wrt for k in range(w.size)]
-    scalars = [e for array in scalarize(outputs, kept=[w for w in wrt if w.shape]) for e in array.flat]
+    # Array symbols stay whole (their elements are gathers), so the result is a graph of the same inputs.
+    symbols = [n for n in topological_order(outputs) if n.op is symbol_p and n.shape]
+    scalars = [e for array in scalarize(outputs, kept={*symbols, *(w for w in wrt if w.shape)}) for e in array.flat]
     if forward:
         cones = _forward_cones(scalars, variables)
         columns = [jvp(scalars, [v], [1.0], order=cone) for v, cone in zip(variables, cones)]
