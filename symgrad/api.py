@@ -130,7 +130,8 @@ class Transformed:
         """The `Formula` of this function for the signature of `example_args`."""
         from .printing import Formula
 
-        return Formula(self._compiled_for(example_args, kwargs).graph)
+        compiled = self._compiled_for(example_args, kwargs)
+        return Formula(compiled.graph, compiled.lowering)
 
     def compile(self, *example_args: Any, **kwargs: Any):
         """The compiled `Kernel` for the signature of `example_args` (flat inputs and outputs)."""

@@ -221,8 +221,14 @@ class Formula:
     picture and an operation count.
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, lowering: str = "scalar"):
         self.graph = graph
+        # "scalar": the graph is expanded into scalars (formulas per element); "loops": array form.
+        self.lowering = lowering
+
+    @property
+    def _arrays(self) -> bool:
+        return self.lowering != "scalar"
 
     @property
     def ops(self) -> int:
@@ -257,6 +263,12 @@ class Formula:
 
     def sympy(self) -> Any:
         """The result as SymPy: an expression, a Matrix/Array for an array, a tuple for several."""
+        if self._arrays:
+            raise TypeError(
+                "this formula is in array form (its graph is lowered to loops: too large to expand into one "
+                "expression per element); print it with `str()` or `latex()`, or take the formula of the "
+                "same function on smaller arrays for SymPy expressions"
+            )
         exprs = iter(to_sympy(self.graph.outputs))
         results = []
         for shape in self.graph.output_shapes:
@@ -293,6 +305,10 @@ class Formula:
         return len(self.graph.outputs) == 1 and self.graph.output_shapes == ((),)
 
     def __str__(self) -> str:
+        if self._arrays:
+            from .arrayform import lines
+
+            return "\n".join(lines(self.graph))
         names = self._output_lines()
         if _more_nodes_than(self.graph.outputs, SYMPY_NODE_LIMIT):
             from .textform import assignment_lines
@@ -315,6 +331,10 @@ class Formula:
 
     def latex(self) -> str:
         """LaTeX source: one expression, or an `aligned` block of named lines."""
+        if self._arrays:
+            from .arrayform import latex
+
+            return latex(self.graph)
         symbol_names = {_symbol(n): _latex_name(n.param[0]) for n in self.graph.inputs}
         forms = self._forms()
         temps, exprs = min(forms, key=lambda f: sum(len(str(e)) for _, e in f[0]) + sum(len(str(e)) for e in f[1]))
@@ -334,6 +354,11 @@ class Formula:
 
     def c(self, name: str = "kernel") -> str:
         """Standalone C99 source computing this formula (see `symgrad.codegen.c`)."""
+        if self._arrays:
+            raise TypeError(
+                "C export of formulas in array form (lowered to loops) is not supported yet; export the "
+                "function on smaller arrays, where it is written out per element"
+            )
         from .codegen.c import to_c
 
         return to_c(self.graph, name)

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..ir import Node
 from . import elementwise as E
-from .layout import _make, broadcast_in_dim, broadcast_in_dim_p, reshape
-from .registry import ZERO, Primitive, const, object_ufunc
+from .layout import _make, broadcast_in_dim, broadcast_in_dim_p, reshape, transpose
+from .registry import ZERO, Primitive, const, is_structural_zero, object_ufunc
 
 # ----- Reductions -----
 
@@ -166,7 +166,31 @@ def dot_general(x: Node, y: Node, spec: str | tuple[str, str, str]) -> Node:
                 raise ValueError(f"dot_general: label {label!r} has sizes {sizes[label]} and {n}")
     if len(set(ol)) != len(ol) or set(ol) - set(xl + yl) or (set(xl) ^ set(yl)) - set(ol):
         raise ValueError(f"dot_general: bad labels {xl},{yl}->{ol}")
-    return _make(dot_general_p, (x, y), (xl, yl, ol), [sizes[c] for c in ol])
+    shape = tuple(sizes[c] for c in ol)
+    simpler = _simpler_contraction(x, y, (xl, yl, ol), shape)
+    if simpler is not None:
+        return simpler
+    return _make(dot_general_p, (x, y), (xl, yl, ol), shape)
+
+
+def _simpler_contraction(x: Node, y: Node, spec, shape) -> Node | None:
+    # A structural zero absorbs, and a contraction with the identity (a Jacobian basis) is a
+    # transpose. (Scalar factors are not moved out: the scaled operand is often shared with other
+    # derivatives; array formulas show them in front, see `symgrad.arrayform`.)
+    xl, yl, ol = spec
+    for operand in (x, y):
+        if operand.op is broadcast_in_dim_p and is_structural_zero(operand.args[0]):
+            return broadcast_in_dim(operand.args[0], shape, ())
+    for identity, other, il, otl in ((x, y, xl, yl), (y, x, yl, xl)):
+        if identity.op is basis_p and identity.ndim == 2:
+            a, b = il
+            for kept, summed in ((a, b), (b, a)):
+                if summed in otl and summed not in ol and kept not in otl:
+                    # other with its label `summed` renamed `kept`, in the output's order.
+                    labels = otl.replace(summed, kept)
+                    if set(labels) == set(ol):
+                        return transpose(other, [labels.index(c) for c in ol])
+    return None
 
 
 def _dot_jvp(node: Node, ts) -> Node | None:

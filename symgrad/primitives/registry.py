@@ -144,6 +144,15 @@ class Primitive:
         shape = args[0].shape
         if any(a.shape != shape for a in args):
             shape = broadcast_shapes(self.name, [a.shape for a in args])
+        if shape and any(a.op.name == "broadcast_in_dim" for a in args):
+            args = _implicit_broadcasts(args, shape)
+            fills = [_fill_value(a) for a in args]
+            if self.impl is not None and None not in fills and not any(type(v) is StructuralZero for v in fills):
+                # Arrays filled with one constant: one constant, filled.
+                from .layout import broadcast_to
+
+                with np.errstate(all="ignore"):
+                    return broadcast_to(const(self.impl(*fills)), shape)
         if self.impl is not None and all(a.op is const_p for a in args) and not (
                 self.simplify is not None and any(type(a.param) is StructuralZero for a in args)):
             with np.errstate(all="ignore"):
@@ -168,6 +177,32 @@ class Primitive:
         if self.build is not None:
             return self.build(node.param, *args)
         return self.bind(*args)
+
+
+def _fill_value(node: Node) -> float | None:
+    """The constant an array is filled with (a constant, or a broadcast of one), else None."""
+    if node.op is const_p:
+        return node.param
+    if node.op.name == "broadcast_in_dim" and node.args[0].op is const_p:
+        return node.args[0].param
+    return None
+
+
+def _implicit_broadcasts(args: tuple[Node, ...], shape: tuple[int, ...]) -> tuple[Node, ...]:
+    """Operands with explicit broadcasts that NumPy's implicit broadcasting does anyway removed.
+
+    `mul(broadcast(c), z)` is `mul(c, z)` when z has the full shape: so a
+    scalar factor stays a scalar, folds with others and prints as `c*z`.
+    """
+    out = list(args)
+    for k, a in enumerate(args):
+        if a.op.name == "broadcast_in_dim" and a.shape == shape:
+            inner = a.args[0]
+            if a.param[1] == tuple(range(len(shape) - inner.ndim, len(shape))):
+                trial = [*out[:k], inner, *out[k + 1:]]
+                if tuple(np.broadcast_shapes(*(t.shape for t in trial))) == shape:
+                    out = trial
+    return tuple(out)
 
 
 @functools.cache
