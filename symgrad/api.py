@@ -15,6 +15,7 @@ import functools
 import inspect
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,7 @@ class Transformed:
     def _build(self, args: tuple) -> _Compiled:
         from .runtime import Kernel
 
+        started = time.perf_counter()
         names = self._parameter_names(len(args))
         tag = fresh_tag()
         traced_args, inputs, input_names, input_shapes, float_leaves = [], [], [], [], []
@@ -226,7 +228,9 @@ class Transformed:
         nodes = inline_identities(nodes)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
-        return _Compiled(graph, Kernel(graph, self.__name__), float_leaves, out_treedef, out_is_node, out_static)
+        kernel = Kernel(graph, self.__name__)
+        kernel.trace_seconds = time.perf_counter() - started
+        return _Compiled(graph, kernel, float_leaves, out_treedef, out_is_node, out_static)
 
     def _parameter_names(self, count: int) -> list[str]:
         if self._parameters is not None:
