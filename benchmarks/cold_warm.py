@@ -26,7 +26,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = ("trace", "lower", "llvm", "load")
+STAGES = ("trace", "key", "lower", "llvm", "load")
 
 
 def _worker(task_name: str, quick: bool) -> None:
@@ -91,9 +91,9 @@ def main() -> None:
     sys.path.insert(0, ROOT)
     from benchmarks.tasks import TASKS
 
-    print("| task | cold first call | warm first call | warm: trace+diff | warm: cache load "
+    print("| task | cold first call | warm first call | warm: trace+diff | warm: cache key | warm: cache load "
           "| cold: lower | cold: LLVM | warm hits / misses | same result |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.only or list(TASKS):
         cold, warm = [], []
         for _ in range(args.repeats):
@@ -109,7 +109,8 @@ def main() -> None:
 
         same = all(c["result"] == w["result"] for c, w in zip(cold, warm))
         print(f"| {name} | {_seconds(median(cold, 'first_call_s'))} | {_seconds(median(warm, 'first_call_s'))} "
-              f"| {_seconds(median(warm, '', 'trace'))} | {_seconds(median(warm, '', 'load'))} "
+              f"| {_seconds(median(warm, '', 'trace'))} | {_seconds(median(warm, '', 'key'))} "
+              f"| {_seconds(median(warm, '', 'load'))} "
               f"| {_seconds(median(cold, '', 'lower'))} | {_seconds(median(cold, '', 'llvm'))} "
               f"| {warm[0]['hits']} / {warm[0]['misses']} | {'yes' if same else 'NO'} |", flush=True)
 

@@ -44,6 +44,7 @@ _ENTRY = re.compile(r"[0-9a-f]{64}\.sgo")
 # Temporary files older than this are left over from killed writers.
 _STALE_SECONDS = 3600
 DEFAULT_MAX_BYTES = 1 << 30
+_RESCAN_STORES = 64
 
 logger = logging.getLogger("symgrad")
 
@@ -64,10 +65,18 @@ class _Settings:
     def __init__(self) -> None:
         self.enabled = os.environ.get("SYMGRAD_CACHE", "1").strip() != "0"
         self.directory = Path(os.environ.get("SYMGRAD_CACHE_DIR") or _default_directory())
-        self.max_bytes = _parse_size(os.environ.get("SYMGRAD_CACHE_MAX_SIZE"), "SYMGRAD_CACHE_MAX_SIZE")
+        try:
+            self.max_bytes = _parse_size(os.environ.get("SYMGRAD_CACHE_MAX_SIZE"), "SYMGRAD_CACHE_MAX_SIZE")
+        except ValueError as e:
+            warnings.warn(f"{e}; using the default, 1G", RuntimeWarning, stacklevel=2)
+            self.max_bytes = DEFAULT_MAX_BYTES
         self.hits = 0
         self.misses = 0
         self.unwritable = False
+        # The directory's size as last scanned plus what this process wrote since (None: not
+        # scanned yet): a store scans the directory only when this passes the limit.
+        self.estimated_bytes: int | None = None
+        self.stores_since_scan = 0
 
 
 def _default_directory() -> Path:
@@ -262,7 +271,15 @@ def store(entry_key: str, payload: bytes) -> None:
                       "Set SYMGRAD_CACHE_DIR to a writable directory, or SYMGRAD_CACHE=0.", RuntimeWarning,
                       stacklevel=2)
         return
-    evict(_settings.max_bytes)
+    with _lock:
+        _settings.stores_since_scan += 1
+        if _settings.estimated_bytes is not None:
+            _settings.estimated_bytes += len(entry)
+        # Other processes write too: scan now and then even when this one's count stays low.
+        scan = _settings.estimated_bytes is None or _settings.estimated_bytes > _settings.max_bytes \
+            or _settings.stores_since_scan >= _RESCAN_STORES
+    if scan:
+        evict(_settings.max_bytes)
 
 
 def _entries() -> list[os.DirEntry]:
@@ -288,6 +305,9 @@ def evict(max_bytes: int) -> None:
             break
         _remove(Path(path))
         total -= size
+    with _lock:
+        _settings.estimated_bytes = total
+        _settings.stores_since_scan = 0
     _remove_stale_temporaries()
 
 
@@ -351,6 +371,7 @@ def clear_cache(disk: bool = True) -> None:
     if disk:
         for entry in _entries():
             _remove(Path(entry.path))
+        _settings.estimated_bytes = None
 
 
 def set_cache_limit(max_bytes: int | str) -> None:
@@ -376,6 +397,7 @@ def configure(directory: str | os.PathLike | None = None, enabled: bool | None =
     if directory is not None:
         _settings.directory = Path(directory)
         _settings.unwritable = False
+        _settings.estimated_bytes = None
     if enabled is not None:
         _settings.enabled = bool(enabled)
     return previous

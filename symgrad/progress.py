@@ -3,8 +3,8 @@
 The `symgrad` logger (standard `logging`; silent until the application
 configures logging) gets one INFO line for every build that takes longer
 than `LOG_MIN_SECONDS`: what was built, how many operations, and the time of
-each stage (trace+differentiate, lower to LLVM IR, LLVM optimise+codegen,
-cache load). A build expected to take longer than `PROGRESS_MIN_SECONDS`
+each stage (trace+differentiate, cache key, lower to LLVM IR, LLVM
+optimise+codegen, cache load). A build expected to take longer than `PROGRESS_MIN_SECONDS`
 (estimated from its size) draws a tqdm-style line on stderr while it runs,
 when stderr is a terminal and `SYMGRAD_PROGRESS` is not `0`.
 """
@@ -35,6 +35,7 @@ LLVM_SECONDS_PER_IR_BYTE = 3e-6
 
 STAGES = {
     "trace": "trace+differentiate",
+    "key": "cache key",
     "lower": "lower to LLVM IR",
     "llvm": "LLVM optimise+codegen",
     "load": "cache load",
@@ -85,10 +86,10 @@ class Build:
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
 
-    def close(self) -> None:
-        """The build is over (done or failed): stop the progress display."""
+    def close(self, failed: bool = False) -> None:
+        """The build is over: stop the progress display."""
         if self._progress is not None:
-            self._progress.close()
+            self._progress.close(failed)
             self._progress = None
 
     def log(self) -> None:
@@ -160,16 +161,17 @@ class _ProgressLine:
         except (OSError, ValueError):
             self._stop.set()
 
-    def close(self) -> None:
+    def close(self, failed: bool) -> None:
         self._stop.set()
         self._thread.join()
         if self.drawn:
             build = self.build
-            self._draw(f"symgrad: compiled {build.what} [{build.kind}, {build.operations:,} ops] "
+            outcome = "stopped compiling" if failed else "compiled"
+            self._draw(f"symgrad: {outcome} {build.what} [{build.kind}, {build.operations:,} ops] "
                        f"in {build.elapsed():.1f}s", end="\n")
 
 
-_SHORT_STAGES = {"trace": "tracing", "lower": "lowering", "llvm": "LLVM", "load": "loading"}
+_SHORT_STAGES = {"trace": "tracing", "key": "hashing", "lower": "lowering", "llvm": "LLVM", "load": "loading"}
 
 
 def _unicode() -> bool:

@@ -96,8 +96,10 @@ class _Engine:
                 code, kernel_ids = cache.object_code(source, names, key, self._environment, self._compile, build)
                 with build.stage("load"):
                     addresses = self._link(code, kernel_ids, names, symbols or {})
-        finally:
-            build.close()
+        except BaseException:
+            build.close(failed=True)
+            raise
+        build.close()
         build.log()
         return addresses
 
@@ -197,7 +199,8 @@ class Kernel:
         self._n_out = sum(self._out_sizes)
         assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
         self._symbol = unique_symbol(name)
-        self._cost = max(1, sum(1 for n in graph.order() if n.args)) + self._n_in + self._n_out
+        order = graph.order()
+        self._cost = max(1, sum(1 for n in order if n.args)) + self._n_in + self._n_out
         # Per output scalar: the distance (in doubles) between consecutive points.
         self._out_steps = np.repeat(self._out_sizes, self._out_sizes).astype(np.int64)
         self._out_offsets = [np.arange(size, dtype=np.uintp) * np.uintp(8) for size in self._out_sizes]
@@ -209,7 +212,12 @@ class Kernel:
         self._python_fn = None
         # Seconds spent tracing and differentiating to make the graph (set by the caller, logged).
         self.trace_seconds = 0.0
-        self._cache_facts: tuple | None = None
+        # Bytes that determine this kernel's code, keying the compile cache: by default the
+        # graph's (`serialize.graph_key`). A caller that knows an exact key cheaper to compute
+        # (the function's graph and the transformation, before differentiating) may set it.
+        self.cache_key: bytes | None = None
+        self._data_symbols: dict[str, int] | None = None
+        self._order: list | None = order  # until the first compile needs it
 
     @property
     def _point(self):
@@ -240,14 +248,17 @@ class Kernel:
 
     def _compile(self, names: list[str], kind: tuple, lower: Callable) -> dict[str, int]:
         """The addresses of the named functions of the module `lower()` makes (or the compile cache has)."""
-        if self._cache_facts is None:
-            order = self.graph.order()
-            self._cache_facts = (graph_key(self.graph, order), data_symbols(self.graph, order))
-        key, symbols = self._cache_facts
         build = Build(self.name, kind[0], self._cost, self.trace_seconds)
         self.trace_seconds = 0.0
-        return _get_engine().add(lambda: module_source(lower()), names, key=None if key is None else (kind, key),
-                                 symbols=symbols, build=build)
+        if self._data_symbols is None:
+            with build.stage("key"):
+                order, self._order = self._order or self.graph.order(), None
+                if self.cache_key is None:
+                    self.cache_key = graph_key(self.graph, order)
+                self._data_symbols = data_symbols(self.graph, order)
+        key = None if self.cache_key is None else (kind, self.cache_key)
+        return _get_engine().add(lambda: module_source(lower()), names, key=key, symbols=self._data_symbols,
+                                 build=build)
 
     def python_function(self):
         """The native CPython entry of the kernel (see `codegen.llvm.lower_point`).

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -166,6 +167,18 @@ def test_clear_cache_deletes_the_entries_and_resets_the_counts(own_cache):
     assert not _entries(own_cache)
 
 
+def test_an_unwritable_cache_directory_warns_once_and_builds_go_on(own_cache):
+    blocked = own_cache / "a file, not a directory"
+    blocked.write_text("")
+    cache.configure(directory=blocked)
+    with pytest.warns(RuntimeWarning, match="cannot write its compile cache"):
+        assert sg.grad(lambda x: x**3)(2.0) == 12.0
+    assert not sg.cache_info().enabled
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second warning would fail here
+        assert sg.grad(lambda x: x**4)(2.0) == 32.0
+
+
 def test_set_cache_limit_refuses_what_is_not_a_size():
     with pytest.raises(ValueError, match="500M"):
         sg.set_cache_limit("a lot")
@@ -185,7 +198,7 @@ def test_a_slow_build_logs_its_stages(own_cache, monkeypatch, caplog):
     compiled, loaded = [r for r in caplog.records if r.name == "symgrad"]
     assert "grad(energy)" in compiled.getMessage() and "point kernel" in compiled.getMessage()
     assert "LLVM optimise+codegen" in compiled.getMessage() and "compile cache: miss" in compiled.getMessage()
-    assert set(compiled.build.seconds) == {"trace", "lower", "llvm", "load"}
+    assert set(compiled.build.seconds) == {"trace", "key", "lower", "llvm", "load"}
     assert "compile cache: hit" in loaded.getMessage() and "llvm" not in loaded.build.seconds
 
 
