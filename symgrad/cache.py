@@ -186,7 +186,8 @@ def object_code(source: str | Callable[[], str], names: list[str], graph: Any,
         material = ("graph", graph, _canonical(" ".join(names), kernel_ids)[0])
     entry = None
     if enabled() and len(kernel_ids) <= _MAX_KERNEL_IDS:
-        entry = key(material, environment())
+        with build.stage("key"):
+            entry = key(material, environment())
         with build.stage("load"):
             code = load(entry)
         if code is not None:

@@ -27,10 +27,12 @@ PROGRESS_MIN_SECONDS = 3.0
 PROGRESS_LATE_SECONDS = 5.0
 _REDRAW_SECONDS = 0.25
 
-# Build time per operation (lowering + LLVM at O3), measured on the benchmark tasks
-# (benchmarks/cold_warm.py): a batch kernel computes on vectors of VECTOR_WIDTH lanes.
-SECONDS_PER_OPERATION = {"point": 3e-4, "batch": 6e-4}
-# LLVM's time per byte of IR text, once the text is known (between 0.5 and 3.3 us measured).
+# Build time per operation (lowering + LLVM at O3), measured with benchmarks/cold_warm.py:
+# 2.4e-4 s (Lennard-Jones forces, 75k operations), 1.1e-4 s (Hessian of Rosenbrock-100, point);
+# 8.5e-4 s (Rosenbrock gradient, batch: vectors of VECTOR_WIDTH lanes). Sums over data count
+# only their outer operations: the estimate is refined from the IR's size once it is known.
+SECONDS_PER_OPERATION = {"point": 2.5e-4, "batch": 8e-4}
+# LLVM's time per byte of IR text: 0.5 to 3.4 us measured (3.4: the MLP's sums over data).
 LLVM_SECONDS_PER_IR_BYTE = 3e-6
 
 STAGES = {

@@ -16,6 +16,7 @@ import pytest
 
 import symgrad as sg
 from symgrad import cache, progress
+from symgrad.serialize import graph_key
 
 pytest.importorskip("llvmlite")
 
@@ -88,6 +89,35 @@ def test_symgrad_cache_0_writes_nothing(tmp_path):
     report = _report(_run(tmp_path / "cache", env={"SYMGRAD_CACHE": "0"}))
     assert report["hits"] == report["misses"] == report["entries"] == 0
     assert not (tmp_path / "cache").exists()
+
+
+def _graph(f, *args):
+    return f.compile(*args).graph  # traced and differentiated, not compiled
+
+
+def test_equal_graphs_traced_apart_have_one_cache_key():
+    def f(x):
+        return (sg.sin(x) * x[::-1]).sum()
+
+    x = np.ones(4)
+    assert graph_key(_graph(sg.grad(f), x)) == graph_key(_graph(sg.grad(f), x))
+    assert graph_key(_graph(sg.grad(f), x)) != graph_key(_graph(sg.grad(f), np.ones(5)))
+
+
+def test_the_cache_key_tells_constants_apart_by_their_bits():
+    nearest = np.nextafter(2.0, 3.0)
+    assert graph_key(_graph(sg.grad(lambda x: sg.sin(x) * 2.0), 1.0)) != \
+        graph_key(_graph(sg.grad(lambda x: sg.sin(x) * nearest), 1.0))
+
+
+def test_the_cache_key_of_a_sum_over_data_holds_its_layout_not_its_values():
+    def sum_loss(data):
+        return sg.grad(lambda p: sg.vmap(lambda row: (row @ p) ** 2)(data).sum())
+
+    p = np.ones(3)
+    rows = np.arange(30.0).reshape(10, 3)
+    assert graph_key(_graph(sum_loss(rows), p)) == graph_key(_graph(sum_loss(rows + 1.0), p))
+    assert graph_key(_graph(sum_loss(rows), p)) != graph_key(_graph(sum_loss(rows[:9]), p))
 
 
 @pytest.fixture
