@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import re
 import sys
 import tempfile
@@ -107,8 +106,20 @@ def key(*parts) -> str:
     """The key of an entry: a hash of `parts` (bytes, strings, numbers, tuples), the Python
     ABI and symgrad's source."""
     digest = hashlib.sha256(source_fingerprint().encode())
-    digest.update(pickle.dumps((sys.implementation.cache_tag, parts), protocol=5))
+    _hash_into(digest, (sys.implementation.cache_tag, parts))
     return digest.hexdigest()
+
+
+def _hash_into(digest, part) -> None:
+    # Each part is written with its type and length, so no two different values write the same bytes.
+    if isinstance(part, (tuple, list)):
+        digest.update(b"(%d:" % len(part))
+        for item in part:
+            _hash_into(digest, item)
+    else:
+        data = part if isinstance(part, bytes) else part.encode() if isinstance(part, str) else repr(part).encode()
+        digest.update(b"%s%d:" % (type(part).__name__.encode(), len(data)))
+        digest.update(data)
 
 
 def source_fingerprint() -> str:
@@ -123,8 +134,11 @@ def source_fingerprint() -> str:
 
         digest = hashlib.sha256(__version__.encode())
         package = Path(__file__).parent
-        for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+        try:
+            for path in sorted(package.rglob("*.py")):
+                digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+        except OSError:  # sources not readable as files (a zip): the version alone
+            digest = hashlib.sha256(__version__.encode() + b"\0unreadable sources")
         _fingerprint = digest.hexdigest()
     return _fingerprint
 
