@@ -188,6 +188,17 @@ def test_the_least_recently_used_entries_are_evicted_to_stay_under_the_limit(own
         assert sum(p.stat().st_size for p in entries.values()) <= limit
 
 
+def test_what_a_killed_writer_leaves_is_never_an_entry_and_is_removed_once_stale(own_cache):
+    stale, fresh = own_cache / ".tmp-killed.sgo", own_cache / ".tmp-writing.sgo"
+    for path in (stale, fresh):
+        path.write_bytes(cache._MAGIC + b"half an entr")
+    os.utime(stale, (time.time() - 2 * cache._STALE_SECONDS,) * 2)
+    assert sg.cache_info().entries == 0
+    sg.grad(lambda x: sg.tan(x) * x)(0.25)  # stores an entry, then tidies the directory
+    assert not stale.exists() and fresh.exists()
+    assert sg.cache_info().entries == 1
+
+
 def test_clear_cache_deletes_the_entries_and_resets_the_counts(own_cache):
     sg.grad(lambda x: sg.cos(x) * x)(0.5)
     assert _entries(own_cache) and cache.cache_info().misses > 0
