@@ -74,6 +74,21 @@ def test_a_cached_sum_over_data_reads_the_data_of_the_process_that_loads_it(tmp_
     assert second["results"][-1] != first["results"][-1]
 
 
+def test_kernels_of_one_code_over_different_data_each_read_their_own(own_cache):
+    # One cached code, two kernels in one process: each links the data symbol to its own array.
+    rng = np.random.default_rng(5)
+    datasets = [rng.normal(size=(40, 3)) for _ in range(3)]
+    fits = [sg.grad(lambda p, data=data: sg.vmap(lambda row: (row @ p - 1.0) ** 2)(data).mean())
+            for data in datasets]
+    p = np.array([0.5, -0.25, 2.0])
+    hits = cache.cache_info().hits
+    for fit, data in zip(fits, datasets):
+        np.testing.assert_allclose(fit(p), 2 * data.T @ (data @ p - 1.0) / len(data), rtol=1e-13)
+    assert cache.cache_info().hits == hits + 2
+    for fit, data in zip(fits, datasets):  # and still after the others were linked
+        np.testing.assert_allclose(fit(p), 2 * data.T @ (data @ p - 1.0) / len(data), rtol=1e-13)
+
+
 def test_two_processes_building_into_one_empty_cache_at_once_both_succeed(tmp_path):
     processes = [_run(tmp_path), _run(tmp_path)]
     reports = [_report(p) for p in processes]
