@@ -8,6 +8,8 @@
     4*x
 """
 
+from typing import TYPE_CHECKING
+
 from .api import Transformed as Transformed
 from .api import grad as grad
 from .api import hessian as hessian
@@ -27,15 +29,46 @@ from .errors import TracingError as TracingError
 from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from .functions import *  # noqa: F403  (sin, cos, ..., where, stop_gradient: see functions.__all__)
 from .functions import __all__ as _functions
-from .graphviz import graphviz as graphviz
-from .printing import Formula as Formula
-from .printing import from_sympy as from_sympy
 from .symbolic import compile as compile  # noqa: A004  (the API's name)
+
+if TYPE_CHECKING:  # imported on first use: see `_LAZY`
+    from .cache import cache_info as cache_info
+    from .cache import clear_cache as clear_cache
+    from .cache import set_cache_limit as set_cache_limit
+    from .graphviz import graphviz as graphviz
+    from .printing import Formula as Formula
+    from .printing import from_sympy as from_sympy
 from .symbolic import diff as diff
 from .symbolic import free_symbols as free_symbols
 from .symbolic import symbols as symbols
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that `import symgrad` stays fast: printing needs SymPy
+# (0.4 s to import), and the others are not needed to compute.
+_LAZY = {
+    "Formula": "printing",
+    "from_sympy": "printing",
+    "graphviz": "graphviz",
+    "cache_info": "cache",
+    "clear_cache": "cache",
+    "set_cache_limit": "cache",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def formula(f, *example_args):
@@ -66,7 +99,8 @@ def clear_caches() -> None:
 
 __all__ = [
     "CompileError", "Formula", "SymgradError", "TracingError", "Transformed",
-    "UnsupportedPrimitiveError", "clear_caches", "compile", "custom_jvp", "custom_vjp", "diff",
+    "UnsupportedPrimitiveError", "cache_info", "clear_cache", "clear_caches", "compile", "custom_jvp", "custom_vjp",
+    "diff", "set_cache_limit",
     "formula", "free_symbols", "from_sympy", "grad", "graphviz", "hessian", "jacfwd", "jacobian", "jacrev",
     "jit", "jvp", "symbols", "value_and_grad", "vjp", "vmap",
     *_functions,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +180,7 @@ class Transformed:
     def _build(self, args: tuple) -> _Compiled:
         from .lowering import lower
 
+        started = time.perf_counter()
         names = self._parameter_names(len(args))
         tag = fresh_tag()
         traced_args, inputs, input_names, input_shapes, float_leaves = [], [], [], [], []
@@ -219,7 +221,9 @@ class Transformed:
             out_static.append(None)
         graph = Graph(tuple(inputs), tuple(nodes), tuple(input_names), tuple(input_shapes),
                       tuple(output_names), tuple(output_shapes))
+        traced = time.perf_counter() - started
         lowered = lower(graph, self.__name__)
+        lowered.kernel.trace_seconds = traced
         return _Compiled(lowered.graph, lowered.kernel, float_leaves, out_treedef, out_is_node, out_static,
                          lowered.lowering)
 

@@ -40,6 +40,7 @@ class LoopKernel:
         self.plan = make_plan(graph)
         self._symbol = unique_symbol(name)
         self._fn = None
+        self.trace_seconds = 0.0
         ensure_gemm()
         sizes = [b.size for b in self.plan.temps]
         self._offsets = np.cumsum([0, *sizes])
@@ -49,12 +50,21 @@ class LoopKernel:
         if self._fn is None:
             with _lock:
                 if self._fn is None:
-                    from .codegen.llvm import module_source
-
-                    module = lower_loops(self.plan, self._symbol)
-                    address = _get_engine().add(module_source(module), [self._symbol])[self._symbol]
-                    self._fn = _CALL(address)
+                    self._fn = _CALL(self._compile()[self._symbol])
         return self._fn
+
+    def _compile(self) -> dict[str, int]:
+        from .codegen.llvm import data_symbols, module_source
+        from .progress import Build
+        from .serialize import graph_key
+
+        order = self.graph.order()
+        build = Build(self.name, "loops", len(order), self.trace_seconds)
+        with build.stage("key"):
+            key = graph_key(self.graph, order)
+            symbols = data_symbols(self.graph, order)
+        return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol)), [self._symbol],
+                                 key=None if key is None else (("loops",), key), symbols=symbols, build=build)
 
     def python_function(self):
         return None

@@ -2,9 +2,10 @@
 
 The only module that talks to LLVM (through `llvmlite.binding`). A single
 MCJIT engine, created on first use, holds every kernel; modules are parsed,
-verified and optimised for the host CPU before they are added. A `Kernel`
-checks its arguments in Python before native code runs, so no input can
-crash the process.
+verified, optimised for the host CPU and compiled to object code, or their
+object code is loaded from the persistent compile cache (`symgrad.cache`),
+before they are linked. A `Kernel` checks its arguments in Python before
+native code runs, so no input can crash the process.
 """
 
 from __future__ import annotations
@@ -14,23 +15,30 @@ import functools
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from llvmlite import binding as llvm
 
+from . import cache
 from .codegen.llvm import (
+    NUMPY_OBJECTS,
     PYTHON_API,
     SHARED,
     STRIDED,
     UNIT,
     VECTOR_WIDTH,
+    data_symbols,
     lower_batch,
     lower_point,
     module_source,
 )
+from .codegen.llvm import settings as codegen_settings
 from .errors import CompileError
 from .ir import Graph
+from .progress import Build
+from .serialize import graph_key
 
 OPT_LEVEL = 3
 _lock = threading.Lock()
@@ -38,37 +46,100 @@ _names = itertools.count()
 
 
 class _Engine:
-    """The process-wide JIT: a target machine for this CPU and one MCJIT engine."""
+    """The process-wide JIT: a target machine for this CPU and one MCJIT engine.
+
+    Every module's object code goes through the compile cache (`symgrad.cache`):
+    compiled from IR on a miss, read from disk on a hit, then linked into the
+    engine the same way. Kernel names hold a number unique in this process
+    (`unique_symbol`); the cached code has placeholders in its place, put
+    back when it is linked.
+    """
 
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_default_triple()
-        self.machine = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(),
-            features=llvm.get_host_cpu_features().flatten(),
-            opt=OPT_LEVEL,
-            jit=True,
-        )
+        self.cpu = llvm.get_host_cpu_name()
+        self.features = llvm.get_host_cpu_features().flatten()
+        self.machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=OPT_LEVEL, jit=True)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
         self.modules: list[Any] = []
+        # Object code for the modules about to be linked, by module name: MCJIT asks for it
+        # (its object cache) instead of compiling the module, which is empty.
+        self._objects: dict[str, bytes] = {}
+        self.engine.set_object_cache(None, lambda module: self._objects.pop(module.name, None))
+        self._module_names = itertools.count()
+        self._lock = threading.Lock()
         for name in PYTHON_API:
             llvm.add_symbol(name, _python_symbol(name))
+        llvm.add_symbol(NUMPY_OBJECTS[0], id(np.ndarray))
+        llvm.add_symbol(NUMPY_OBJECTS[1], id(np.dtype(np.float64)))
 
-    def add(self, source: str, names: list[str]) -> dict[str, int]:
-        """Compile LLVM IR text and return the addresses of the named functions."""
+    def add(self, source: str | Callable[[], str], names: list[str], *, key: Any = None,
+            symbols: dict[str, int] | None = None, build: Build | None = None) -> dict[str, int]:
+        """Compile an LLVM module, or load it from the compile cache, and return the addresses
+        of the named functions.
+
+        Args:
+            source: the module's IR text, or a function that makes it.
+            names: the functions to return the addresses of.
+            key: what determines the IR text exactly (a graph and kernel kind: see
+                `serialize.graph_key`), so that a cache hit need not make the text;
+                `source` is then called only on a miss. Without it, the text is the key.
+            symbols: external symbols the code reads (data arrays), with their addresses
+                in this process.
+            build: the record of the build, for its log line and progress display.
+        """
+        build = build or Build(names[0], "module", 0)
         try:
-            module = llvm.parse_assembly(source)
-            module.verify()
-        except RuntimeError as e:
-            raise CompileError(f"LLVM rejected a generated module: {e}\n{source[:4000]}") from e
+            with self._lock:
+                code, kernel_ids = cache.object_code(source, names, key, self._environment, self._compile, build)
+                with build.stage("load"):
+                    addresses = self._link(code, kernel_ids, names, symbols or {})
+        except BaseException:
+            build.close(failed=True)
+            raise
+        build.close()
+        build.log()
+        return addresses
+
+    def _environment(self) -> tuple:
+        """What code depends on besides its module: the target, LLVM, the options."""
+        return (self.machine.triple, self.cpu, self.features, llvm.llvm_version_info, OPT_LEVEL,
+                codegen_settings())
+
+    def _compile(self, source: str, build: Build) -> bytes:
+        """Object code for LLVM IR text: parsed, verified, optimised for this CPU."""
+        with build.stage("llvm"):
+            try:
+                module = llvm.parse_assembly(source)
+                module.verify()
+            except RuntimeError as e:
+                raise CompileError(f"LLVM rejected a generated module: {e}\n{source[:4000]}") from e
+            module.triple = self.machine.triple
+            module.data_layout = str(self.machine.target_data)
+            self._optimize(module)
+            return self.machine.emit_object(module)
+
+    def _link(self, code: bytes, kernel_ids: list[str], names: list[str], symbols: dict[str, int]) -> dict[str, int]:
+        code = cache.with_kernel_ids(code, kernel_ids)
+        # Symbols are resolved when the code is finalized, below: each module's take effect for it.
+        for name, address in symbols.items():
+            llvm.add_symbol(name, address)
+        module = llvm.parse_assembly("")
+        module.name = f"symgrad_object{next(self._module_names)}"
         module.triple = self.machine.triple
         module.data_layout = str(self.machine.target_data)
-        self._optimize(module)
+        self._objects[module.name] = code
         self.engine.add_module(module)
         self.engine.finalize_object()
         self.modules.append(module)
-        return {name: self.engine.get_function_address(name) for name in names}
+        addresses = {name: self.engine.get_function_address(name) for name in names}
+        missing = [name for name, address in addresses.items() if not address]
+        if missing:
+            raise CompileError(f"compiled code lacks the functions {missing}; clear the compile cache "
+                               "(`symgrad.clear_cache()`) and report this")
+        return addresses
 
     def _optimize(self, module) -> None:
         options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
@@ -92,7 +163,8 @@ def _python_symbol(name: str) -> int:
 
 
 def unique_symbol(name: str) -> str:
-    return f"{_safe(name)}_{next(_names)}"
+    """A symbol for this process's next kernel: `name` made safe, and a number (`cache.kernel_id`)."""
+    return _safe(name) + cache.kernel_id(next(_names))
 
 
 def _safe(name: str) -> str:
@@ -127,7 +199,8 @@ class Kernel:
         self._n_out = sum(self._out_sizes)
         assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
         self._symbol = unique_symbol(name)
-        self._cost = max(1, sum(1 for n in graph.order() if n.args)) + self._n_in + self._n_out
+        order = graph.order()
+        self._cost = max(1, sum(1 for n in order if n.args)) + self._n_in + self._n_out
         # Per output scalar: the distance (in doubles) between consecutive points.
         self._out_steps = np.repeat(self._out_sizes, self._out_sizes).astype(np.int64)
         self._out_offsets = [np.arange(size, dtype=np.uintp) * np.uintp(8) for size in self._out_sizes]
@@ -137,6 +210,14 @@ class Kernel:
         self._point_fn = None
         self._batch_fns: dict[tuple[str, ...], Any] = {}
         self._python_fn = None
+        # Seconds spent tracing and differentiating to make the graph (set by the caller, logged).
+        self.trace_seconds = 0.0
+        # Bytes that determine this kernel's code, keying the compile cache: by default the
+        # graph's (`serialize.graph_key`). A caller that knows an exact key cheaper to compute
+        # (the function's graph and the transformation, before differentiating) may set it.
+        self.cache_key: bytes | None = None
+        self._data_symbols: dict[str, int] | None = None
+        self._order: list | None = order  # until the first compile needs it
 
     @property
     def _point(self):
@@ -152,20 +233,32 @@ class Kernel:
                 fn = self._batch_fns.get(layout)
                 if fn is None:
                     name = f"{self._symbol}_batch{len(self._batch_fns)}"
-                    module = lower_batch(self.graph, name, layout)
-                    fn = _BATCH(_get_engine().add(module_source(module), [name])[name])
-                    self._batch_fns[layout] = fn
+                    addresses = self._compile([name], ("batch", layout), lambda: lower_batch(self.graph, name, layout))
+                    fn = self._batch_fns[layout] = _BATCH(addresses[name])
         return fn
 
     def _compile_point(self) -> None:
         with _lock:
             if self._point_fn is not None:
                 return
-            numpy_objects = {"ndarray_type": id(np.ndarray), "float64": id(np.dtype(np.float64))}
-            module = lower_point(self.graph, self._symbol, python_entry=numpy_objects)
-            addresses = _get_engine().add(module_source(module), [self._symbol, self._symbol + "_py"])
+            names = [self._symbol, self._symbol + "_py"]
+            addresses = self._compile(names, ("point",), lambda: lower_point(self.graph, self._symbol, True))
             self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
             self._point_fn = _POINT(addresses[self._symbol])
+
+    def _compile(self, names: list[str], kind: tuple, lower: Callable) -> dict[str, int]:
+        """The addresses of the named functions of the module `lower()` makes (or the compile cache has)."""
+        build = Build(self.name, kind[0], self._cost, self.trace_seconds)
+        self.trace_seconds = 0.0
+        if self._data_symbols is None:
+            with build.stage("key"):
+                order, self._order = self._order or self.graph.order(), None
+                if self.cache_key is None:
+                    self.cache_key = graph_key(self.graph, order)
+                self._data_symbols = data_symbols(self.graph, order)
+        key = None if self.cache_key is None else (kind, self.cache_key)
+        return _get_engine().add(lambda: module_source(lower()), names, key=key, symbols=self._data_symbols,
+                                 build=build)
 
     def python_function(self):
         """The native CPython entry of the kernel (see `codegen.llvm.lower_point`).

@@ -1,4 +1,5 @@
-"""Graphs to bytes and back, so compiled callables can be pickled.
+"""Graphs to bytes: back again, so compiled callables can be pickled, and one way,
+to key the compile cache.
 
 A graph is written as its nodes in topological order, each as
 (primitive name, operand positions, param); reading rebuilds the same DAG.
@@ -7,24 +8,25 @@ A graph is written as its nodes in topological order, each as
 from __future__ import annotations
 
 import pickle
+import struct
 
 from .ir import Graph, Node, topological_order
-from .primitives import REGISTRY, const_p, symbol_p
+from .primitives import LEAVES, REGISTRY, STRUCTURAL, Indices, const_p, symbol_p
 
-_LEAVES = {const_p.name: const_p, symbol_p.name: symbol_p}
+_LEAVES = LEAVES
 
 
 def graph_to_bytes(graph: Graph) -> bytes:
     order = topological_order([*graph.inputs, *graph.outputs])
     for node in order:
-        if node.op.name not in REGISTRY and node.op.name not in _LEAVES:
+        if node.op.name not in REGISTRY and node.op.name not in _LEAVES and STRUCTURAL.get(node.op.name) is not node.op:
             raise TypeError(
                 f"cannot pickle a kernel with the operation `{node.op.name}`: sums over data "
                 "(a `vmap` over data reduced inside a traced function) hold that data in the kernel; "
                 "pickle the function and the data instead, and transform it again"
             )
     position = {node: i for i, node in enumerate(order)}
-    nodes = [(n.op.name, tuple(position[a] for a in n.args), n.param) for n in order]
+    nodes = [(n.op.name, tuple(position[a] for a in n.args), n.param, n.shape) for n in order]
     return pickle.dumps({
         "nodes": nodes,
         "inputs": [position[n] for n in graph.inputs],
@@ -39,9 +41,9 @@ def graph_to_bytes(graph: Graph) -> bytes:
 def graph_from_bytes(data: bytes) -> Graph:
     state = pickle.loads(data)
     built: list[Node] = []
-    for name, args, param in state["nodes"]:
-        op = _LEAVES.get(name) or REGISTRY[name]
-        built.append(Node.make(op, tuple(built[i] for i in args), param))
+    for name, args, param, shape in state["nodes"]:
+        op = _LEAVES.get(name) or STRUCTURAL.get(name) or REGISTRY[name]
+        built.append(Node.make(op, tuple(built[i] for i in args), param, tuple(shape)))
     return Graph(
         inputs=tuple(built[i] for i in state["inputs"]),
         outputs=tuple(built[i] for i in state["outputs"]),
@@ -50,3 +52,91 @@ def graph_from_bytes(data: bytes) -> Graph:
         output_names=tuple(state["output_names"]),
         output_shapes=tuple(map(tuple, state["output_shapes"])),
     )
+
+
+def graph_key(graph: Graph, order: list[Node] | None = None) -> bytes | None:
+    """Bytes that determine exactly the code lowered from `graph`, or None when they cannot.
+
+    Equal bytes mean the same DAG (positions stand for nodes), the same
+    primitives, constants bit for bit, the same shapes, and sums over data
+    of the same layout (the data is read in place, not part of the code).
+    Symbols are keyed by position only: code reads inputs by position, not
+    by name. None for a graph with a primitive outside the table, whose
+    lowering these bytes could not capture. `order` is the graph's
+    topological order, when known.
+    """
+    from .reduction import RowSum
+
+    order = list(order if order is not None else topological_order(graph.outputs))
+    position = {node: k for k, node in enumerate(order)}
+    row_sums = _RowSums(order, position)
+    entries: list[tuple] = []
+    k = 0
+    while k < len(order):  # row sums append the nodes of their rows to `order`
+        node = order[k]
+        k += 1
+        op = node.op
+        if op is const_p:
+            entries.append((struct.pack("<d", node.param),))
+        elif op is symbol_p:
+            entries.append((node.shape,))
+        elif REGISTRY.get(op.name) is op:
+            entries.append((op.name, tuple(position[a] for a in node.args), node.shape))
+        elif STRUCTURAL.get(op.name) is op:
+            entries.append((op.name, tuple(position[a] for a in node.args), _param_key(node.param), node.shape))
+        elif LEAVES.get(op.name) is op:
+            # Constant arrays are given to loop kernels at call time: only their shape is in the code.
+            entries.append((op.name, node.shape))
+        elif isinstance(op.llvm, RowSum):
+            entries.append(("row_sum", row_sums.place(node.args), row_sums.key(op.llvm)))
+        else:
+            return None
+    inputs = tuple(position.get(n, -1) for n in graph.inputs)
+    return pickle.dumps((entries, row_sums.datasets, row_sums.tuples, inputs,
+                         [position[n] for n in graph.outputs], graph.input_shapes, graph.output_shapes), protocol=5)
+
+
+def _param_key(param):
+    if isinstance(param, Indices):
+        return ("indices", param.array.shape, param.array.tobytes())
+    if isinstance(param, tuple):
+        return tuple(_param_key(p) for p in param)
+    return param
+
+
+class _RowSums:
+    """Row sums as data: a dataset (numbered, its layout written once), the variables
+    (a tuple of positions, written once however many sums share it) and the row expression.
+
+    Nodes of rows and row symbols are appended to `order`, so they get positions too.
+    """
+
+    def __init__(self, order: list[Node], position: dict[Node, int]):
+        self.order = order
+        self.position = position
+        self.numbers: dict[int, int] = {}
+        self.datasets: list[tuple] = []
+        self.tuple_numbers: dict[tuple[Node, ...], int] = {}
+        self.tuples: list[tuple] = []
+
+    def key(self, how) -> tuple:
+        dataset = how.dataset
+        number = self.numbers.get(id(dataset))
+        if number is None:
+            number = self.numbers[id(dataset)] = len(self.datasets)
+            self.datasets.append((dataset.n, tuple((data.dtype.str, data.shape, data.strides,
+                                                    self.place(tuple(symbols.flat)))
+                                                   for data, symbols in dataset.columns)))
+        return number, self.place(how.variables), self.place((how.expression,))
+
+    def place(self, nodes: tuple[Node, ...]) -> int:
+        """The number of the tuple of positions of `nodes` in `tuples`, each tuple written once
+        (the sums of one gradient share their operands, often thousands of them)."""
+        number = self.tuple_numbers.get(nodes)
+        if number is None:
+            for node in topological_order(nodes, stop=self.position):
+                self.position[node] = len(self.order)
+                self.order.append(node)
+            number = self.tuple_numbers[nodes] = len(self.tuples)
+            self.tuples.append(tuple(self.position[n] for n in nodes))
+        return number

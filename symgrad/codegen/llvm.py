@@ -90,6 +90,11 @@ def strict_math() -> bool:
     return _strict_math or not HAVE_LIBMVEC
 
 
+def settings() -> tuple:
+    """What lowering depends on besides its graph (the compile cache keys code by it)."""
+    return (VECTOR_ISA, VECTOR_WIDTH, HAVE_LIBMVEC, strict_math(), CHUNK_SIZE, PARALLEL_MIN_ROWS, ROW_THREADS)
+
+
 def module_source(module: ir.Module) -> str:
     """LLVM IR text of a module, with vector functions allowed full-width registers."""
     source = str(module)
@@ -97,16 +102,19 @@ def module_source(module: ir.Module) -> str:
         return source
     # Without these, LLVM may split 512-bit vectors and break libmvec's calling convention.
     width = str(64 * VECTOR_WIDTH)
-    source = re.sub(r"^(define [^\n]*_batch\([^\n]*\))", r"\1 #7", source, flags=re.M)
+    source = re.sub(r"^(define [^\n]*(?:_batch|_vloop\d+)\([^\n]*\))", r"\1 #7", source, flags=re.M)
     return source + (f'\nattributes #7 = {{ "min-legal-vector-width"="{width}" '
                      f'"prefer-vector-width"="{width}" }}\n')
 
 
 PYTHON_API = ("PyFloat_Type", "_Py_NotImplementedStruct", "_Py_NoneStruct", "PyFloat_AsDouble",
               "PyFloat_FromDouble", "PyTuple_New", "PyTuple_SetItem", "Py_IncRef")
+# The NumPy objects the CPython entry compares against, as external symbols: generated code
+# holds no address of this process, so its object code can be cached and loaded by another.
+NUMPY_OBJECTS = ("symgrad_ndarray_type", "symgrad_float64_dtype")
 
 
-def lower_point(graph: Graph, name: str, python_entry: dict | None = None) -> ir.Module:
+def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Module:
     """A module with the one-point function `name`, and, with `python_entry`, `name_py`.
 
     `name_py` is a CPython METH_FASTCALL function: one argument per input
@@ -116,13 +124,13 @@ def lower_point(graph: Graph, name: str, python_entry: dict | None = None) -> ir
     outputs flattened in order). It returns the float (or a tuple of floats)
     for all-scalar graphs, None after filling the output array otherwise, and
     `NotImplemented` for any argument it does not take, so that the caller
-    can take the general path. `python_entry` gives the addresses of
-    `numpy.ndarray` and of the float64 dtype (`ndarray_type`, `float64`).
+    can take the general path. It finds `numpy.ndarray` and the float64
+    dtype through the symbols `NUMPY_OBJECTS`.
     """
-    module = ir.Module(name=name)
+    module = _module(graph, name)
     _lower_point(module, graph, name)
-    if python_entry is not None:
-        _lower_python_entry(module, graph, name + "_py", **python_entry)
+    if python_entry:
+        _lower_python_entry(module, graph, name + "_py")
     return module
 
 
@@ -132,9 +140,55 @@ def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None) 
     `layout` says, per input scalar, how it is laid out along the batch:
     `"shared"` (stride 0), `"unit"` (stride 1) or `"strided"` (the default).
     """
-    module = ir.Module(name=name)
+    module = _module(graph, name)
     _lower_batch(module, graph, name, layout or (STRIDED,) * len(graph.inputs))
     return module
+
+
+def _module(graph: Graph, name: str) -> ir.Module:
+    module = ir.Module(name=name)
+    # Which dataset is which in the data symbols (see `data_symbols`).
+    module.dataset_numbers = {id(dataset): k for k, dataset in enumerate(datasets(graph))}
+    return module
+
+
+def datasets(graph: Graph, order: list[Node] | None = None) -> list:
+    """The datasets (`reduction.Dataset`) whose rows kernels of `graph` sum over, in a fixed order.
+
+    Kernels read data in place through external symbols, column `j` of the
+    `k`-th dataset through `data_symbol(k, j)`, never through an address
+    written into the code; the runtime gives each symbol its address before
+    linking. `order` is the graph's topological order, when known.
+    """
+    found: list = []
+    numbered: set[int] = set()
+    # Row expressions share most of their nodes (one per partial derivative): visit each node once.
+    visited: set[Node] = set()
+    pending = [order if order is not None else topological_order(graph.outputs)]
+    while pending:
+        nodes = pending.pop(0)
+        visited.update(nodes)
+        for node in nodes:
+            how = node.op.llvm
+            if not isinstance(how, RowSum):
+                continue
+            if id(how.dataset) not in numbered:
+                numbered.add(id(how.dataset))
+                found.append(how.dataset)
+            if how.expression not in visited:
+                pending.append(topological_order([how.expression], stop=visited))
+                visited.update(pending[-1])
+    return found
+
+
+def data_symbol(dataset_number: int, column: int) -> str:
+    return f"symgrad_data{dataset_number}_{column}"
+
+
+def data_symbols(graph: Graph, order: list[Node] | None = None) -> dict[str, int]:
+    """The external symbols of the data kernels of `graph` read, with their addresses in this process."""
+    return {data_symbol(k, j): data.ctypes.data
+            for k, dataset in enumerate(datasets(graph, order)) for j, (data, _) in enumerate(dataset.columns)}
 
 
 # Offsets in NumPy's PyArrayObject (part of its ABI, the same in NumPy 1 and 2).
@@ -142,7 +196,7 @@ _ARRAY_DATA, _ARRAY_NDIM, _ARRAY_DIMS, _ARRAY_DESCR, _ARRAY_FLAGS = 16, 24, 32, 
 _C_CONTIGUOUS_AND_ALIGNED = 0x0001 | 0x0100
 
 
-def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type: int, float64: int) -> None:
+def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
     object_ptr = I8_PTR
     fn_type = ir.FunctionType(object_ptr, [object_ptr, object_ptr.as_pointer(), I64])
     fn = ir.Function(module, fn_type, name)
@@ -150,6 +204,7 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type
     float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
     not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
     none = ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
+    ndarray_type, float64 = (ir.GlobalVariable(module, ir.IntType(8), symbol) for symbol in NUMPY_OBJECTS)
     as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [object_ptr])
     from_double = _declare(module, "PyFloat_FromDouble", object_ptr, [DOUBLE])
     incref = _declare(module, "Py_IncRef", ir.VoidType(), [object_ptr])
@@ -167,8 +222,8 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str, ndarray_type
 
     def array_data(obj, shape):
         # ob_type follows the 8-byte reference count in every PyObject.
-        require(b.icmp_unsigned("==", b.ptrtoint(field(obj, 8, object_ptr), I64), ir.Constant(I64, ndarray_type)))
-        require(b.icmp_unsigned("==", b.ptrtoint(field(obj, _ARRAY_DESCR, object_ptr), I64), ir.Constant(I64, float64)))
+        require(b.icmp_unsigned("==", field(obj, 8, object_ptr), ndarray_type))
+        require(b.icmp_unsigned("==", field(obj, _ARRAY_DESCR, object_ptr), float64))
         require(b.icmp_signed("==", field(obj, _ARRAY_NDIM, I32), ir.Constant(I32, len(shape))))
         flags = b.and_(field(obj, _ARRAY_FLAGS, I32), ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED))
         require(b.icmp_signed("==", flags, ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED)))
@@ -371,8 +426,11 @@ def _row_loop(inner: _Lowering, dataset, expressions: list[Node], start: ir.Valu
     else:
         lanes = [i]
     row_values = {}
-    for data, symbols in dataset.columns:
-        base = b.inttoptr(ir.Constant(I64, data.ctypes.data), DOUBLE_PTR)
+    number = inner.module.dataset_numbers[id(dataset)]
+    for column, (data, symbols) in enumerate(dataset.columns):
+        symbol = data_symbol(number, column)
+        address = inner.module.globals.get(symbol) or ir.GlobalVariable(inner.module, ir.IntType(8), symbol)
+        base = b.bitcast(address, DOUBLE_PTR)
         row_step, column_step = (s // 8 for s in data.strides)
         for j, symbol in enumerate(symbols):
             elements = [b.load(b.gep(base, [b.add(b.mul(lane, ir.Constant(I64, row_step)),

@@ -47,6 +47,10 @@ class Indices:
     def __repr__(self) -> str:
         return f"Indices({self.array.tolist()!r:.60})"
 
+    def __reduce__(self):
+        # The hash of bytes differs between processes: computed again when unpickled.
+        return (Indices, (self.array,))
+
 
 def _make(prim: Primitive, args: Sequence[Node], param, shape: Sequence[int]) -> Node:
     return Node.make(prim, tuple(args), param, tuple(int(n) for n in shape))
