@@ -41,7 +41,7 @@ def _table(report: dict, key: str) -> list[str]:
     head = ["case", *(PEER_TITLES[p] for p in peers), "symgrad / JAX"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task in report["tasks"].values():
-        cells = [f"{task['title']} ({_size(task['size'])})"]
+        cells = [_case(task)]
         cells += [_time_cell(task["peers"].get(p, {}), key) for p in peers]
         cells.append(_vs_jax(task, key)[1])
         lines.append("| " + " | ".join(cells) + " |")
@@ -69,8 +69,7 @@ def _targets(report: dict) -> list[str]:
     for name, task in report["tasks"].items():
         for target, bound in arrays.TASKS[name].TARGETS.items():
             measured, met = _judge(task, target, bound)
-            title = f"{task['title']} ({_size(task['size'])})"
-            lines.append(f"| {title} | {TARGET_TEXT[target].format(bound)} | {measured} | {met} |")
+            lines.append(f"| {_case(task)} | {TARGET_TEXT[target].format(bound)} | {measured} | {met} |")
     big, small, factor = arrays.BUILD_FLAT
     if big in report["tasks"] and small in report["tasks"]:
         records = [report["tasks"][n]["peers"].get("symgrad", {}) for n in (big, small)]
@@ -98,12 +97,23 @@ def _notes(report: dict) -> list[str]:
     }
     loads = [r["load_at_start"] for t in report["tasks"].values() for r in t["peers"].values() if "load_at_start" in r]
     load = f"; 1-min load average at the start of each run {min(loads):.2f}–{max(loads):.2f}" if loads else ""
+    busy = (
+        [
+            "",
+            f"**The machine was busy** (load average up to {max(loads):.1f} on {m['cores']} cores): threads "
+            "of the multi-threaded peers waited for cores, so their per-call times are inflated; compare runs "
+            "made at similar load (recorded per run in the JSON as `load_at_start`).",
+        ]
+        if loads and max(loads) > m["cores"]
+        else []
+    )
     limited = config.get("memory_limit_gib") and report.get("isolated")
     memory = f"{config['memory_limit_gib']:g} GiB" if limited else "none"
     return [
         f"Machine: {m['cpu']}, {m['cores']} cores{' (AVX-512)' if m['avx512'] else ''}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'] or [])}; "
         f"mode: {'quick' if report['quick'] else 'full'}; {m['date']}{load}.",
+        *busy,
         "",
         f"Versions: {versions}. Threads: "
         + (", ".join(f"{k} {v}" for k, v in threads.items()) or "not recorded")
@@ -121,13 +131,13 @@ def _notes(report: dict) -> list[str]:
     ]
 
 
+def _case(task: dict) -> str:
+    return f"{task['title']} ({_size(task['size'])})"
+
+
 def markdown(report: dict) -> str:
-    paths = [
-        f"- {t['title']}: `{t['peers']['symgrad']['path']}`"
-        for t in report["tasks"].values()
-        if "path" in t["peers"].get("symgrad", {})
-    ]
-    problems = problem_lines(report)
+    paths = [f"- {t['title']}: `{arrays.TASKS[name].SYMGRAD_PATH}`" for name, t in report["tasks"].items()]
+    problems = problem_lines(report, _case)
     parts = [
         "# symgrad on array programs (issue 8)",
         "",

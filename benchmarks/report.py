@@ -161,7 +161,7 @@ def markdown(report: dict) -> str:
     )
 
 
-def problem_lines(report: dict) -> list[str]:
+def problem_lines(report: dict, label: Callable[[dict], str] = lambda task: task["title"]) -> list[str]:
     """One line per peer that failed, timed out, was not applicable, or disagreed with the reference."""
     problems = []
     for t in report["tasks"].values():
@@ -176,7 +176,7 @@ def problem_lines(report: dict) -> list[str]:
                     )
                 if r.get("status") == "timeout":
                     why = f"{r['phase']} did not finish within {r['limit_s']:.0f} s"
-                problems.append(f"- {t['title']} / {PEER_TITLES[p]}: {r['status']} {why}".rstrip())
+                problems.append(f"- {label(t)} / {PEER_TITLES[p]}: {r['status']} {why}".rstrip())
     return problems
 
 
