@@ -18,8 +18,10 @@ import json
 import os
 import queue
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -57,7 +59,20 @@ def _isolated(suite: str, task_name: str, peer: str, config: harness.Config) -> 
         command.append("--quick")
     if config.memory_limit_gib:
         command += ["--memory-limit", str(config.memory_limit_gib)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A first call measures a build: each worker gets an empty symgrad compile cache (issue 10),
+    # unless SYMGRAD_CACHE_DIR is set, to measure with the cache the user gives.
+    cache = None if "SYMGRAD_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="symgrad-bench-cache-")
+    env = {**os.environ, **({"SYMGRAD_CACHE_DIR": cache} if cache else {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        return _watch(process, config)
+    finally:
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def _watch(process: subprocess.Popen, config: harness.Config) -> dict:
+    """The worker's record, or a timeout/out-of-memory/error record if it does not deliver one."""
     lines: queue.Queue = queue.Queue()
     threading.Thread(
         target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)], daemon=True
