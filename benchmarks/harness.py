@@ -1,4 +1,4 @@
-"""The benchmark harness: C compilation, correctness checks, timing, tables.
+"""The benchmark harness: C compilation, correctness checks, timing.
 
 A task module (see `tasks/`) gives inputs, a NumPy reference, a C source
 and one builder per peer. A builder takes the inputs and returns a
@@ -15,15 +15,13 @@ compile, and whatever else the first call does once).
 from __future__ import annotations
 
 import ctypes
-import datetime
 import hashlib
-import json
+import importlib
 import math
 import os
-import platform
+import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,10 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-# OpenMP threads of the C kernels sleep between calls instead of spinning,
-# so they do not steal a core from the peer measured next in the same process.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PEERS = ["c", "numpy", "symgrad", "jax", "torch", "casadi", "symengine"]
 PEER_TITLES = {
@@ -58,12 +52,18 @@ class Config:
     sample_s: float = 0.05  # target length of one timing sample
     build_timeout: float = 120.0
     run_timeout: float = 600.0
+    # Address-space limit of an isolated worker (GiB), so that a build that tries to
+    # allocate more is recorded as "out of memory" instead of exhausting the machine.
+    memory_limit_gib: float | None = None
+    # Import the peer's library before the clock starts (its import time is recorded as
+    # `import_s`), so that the first call is trace + compile + first run only.
+    import_first: bool = False
 
     @staticmethod
-    def make(quick: bool) -> Config:
+    def make(quick: bool, **changes: Any) -> Config:
         if quick:
-            return Config(quick=True, repeats=5, sample_s=0.01, build_timeout=60.0, run_timeout=60.0)
-        return Config()
+            changes = {"repeats": 5, "sample_s": 0.01, "build_timeout": 60.0, "run_timeout": 60.0, **changes}
+        return Config(quick=quick, **changes)
 
 
 class NotApplicable(Exception):
@@ -82,6 +82,10 @@ def compile_c(source: str, defines: dict[str, Any] | None = None) -> ctypes.CDLL
     if not have_gcc():
         raise NotApplicable("gcc not found")
     flags = C_FLAGS + [f"-D{k}={v}" for k, v in (defines or {}).items()]
+    # OpenMP threads of the C kernels sleep between calls instead of spinning, so they do not
+    # steal a core from the peer measured next in the same process. Set before the first
+    # kernel loads libgomp, which reads it then; peers in their own processes keep their defaults.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     digest = hashlib.sha1((source + " ".join(flags)).encode()).hexdigest()[:12]
     folder = tempfile.mkdtemp(prefix="symgrad-bench-")
     src, lib = os.path.join(folder, f"k{digest}.c"), os.path.join(folder, f"k{digest}.so")
@@ -198,186 +202,69 @@ def run_peer(task: Any, peer: str, config: Config, on_built: Callable[[dict], No
         return {"status": "n/a", "reason": f"no {PEER_TITLES[peer]} implementation of this task"}
     data = task.inputs(config.quick)
     reference = task.reference(data)
+    setup = prepare(peer) if config.import_first else {}
     try:
         record = measure(lambda: builder(data), reference, task.RTOL, config, on_built)
     except NotApplicable as e:
         return {"status": "n/a", "reason": str(e)}
+    except MemoryError as e:
+        return {"status": "out of memory", "error": f"MemoryError: {e}"[:500], **setup}
     except Exception as e:  # a peer that fails is reported, not fatal
         return {"status": "error", "error": f"{type(e).__name__}: {e}"[:500]}
     if peer == "symgrad":
         record["path"] = task.SYMGRAD_PATH
-    return record
+    return {**record, **setup}
 
 
-# ----- Machine and report -----
+def limit_memory(gib: float) -> None:
+    """Cap this process's address space, so that an allocation beyond it raises MemoryError."""
+    limit = int(gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-            f.seek(0)
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    versions = {}
-    for name in ["numpy", "llvmlite", "jax", "jaxlib", "torch", "casadi", "symengine", "symgrad"]:
-        try:
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-        except Exception:
-            versions[name] = None
-    gcc = (
-        subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-        if have_gcc()
-        else []
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "avx512": "avx512f" in flags,
-        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "gcc": gcc[0] if gcc else None,
-        "c_flags": " ".join(C_FLAGS),
-        "versions": versions,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def format_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.3g} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
-
-
-def _ratio_cell(record: dict, c_time: float | None) -> str:
-    status = record.get("status")
-    if status == "not installed":
-        return "—"
-    if status == "n/a":
-        return "n/a"
-    if status == "timeout":
-        return f"timeout ({record.get('phase', 'build')} > {record.get('limit_s', 0):.0f} s)"
-    if status != "ok":
-        return "error"
-    mark = "" if record["correct"] else "✗ "
-    if c_time:
-        return f"{mark}{record['time_s'] / c_time:.3g}×"
-    return f"{mark}{format_time(record['time_s'])}"
-
-
-def _size(size: dict) -> str:
-    return ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in size.items())
-
-
-def markdown(report: dict) -> str:
-    peers = [p for p in PEERS if p != "c"]
-    head = ["task", "C -O3 (time)"] + [f"{PEER_TITLES[p]} (×C)" for p in peers] + ["symgrad build"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    build_lines = [
-        "| task | " + " | ".join(PEER_TITLES[p] for p in PEERS) + " |",
-        "|---|" + "---|" * len(PEERS),
-    ]
-    for task in report["tasks"].values():
-        c = task["peers"].get("c", {})
-        c_time = c["time_s"] if c.get("status") == "ok" and c["correct"] else None
-        c_cell = (
-            (("✗ " if not c["correct"] else "") + format_time(c["time_s"]))
-            if c.get("status") == "ok"
-            else _ratio_cell(c, None)
-        )
-        sg = task["peers"].get("symgrad", {})
-        sg_build = format_time(sg["build_s"]) if sg.get("status") == "ok" else _ratio_cell(sg, None)
-        cells = [f"{task['title']} ({_size(task['size'])})", c_cell] + [
-            _ratio_cell(task["peers"].get(p, {}), c_time) for p in peers
-        ]
-        lines.append("| " + " | ".join(cells + [sg_build]) + " |")
-        builds = [
-            format_time(r["build_s"]) if r.get("status") == "ok" else _ratio_cell(r, None)
-            for r in (task["peers"].get(p, {}) for p in PEERS)
-        ]
-        build_lines.append(f"| {task['title']} | " + " | ".join(builds) + " |")
-    m = report["machine"]
-    notes = [
-        f"Machine: {m['cpu']}, {m['cores']} cores{' (AVX-512)' if m['avx512'] else ''}; "
-        f"{m['gcc']}; mode: {'quick' if report['quick'] else 'full'}; {m['date']}.",
-        "",
-        "Run time: median per call (≥5 samples after a warm-up), as a ratio to the C column (lower is "
-        "better). ✗: the first result disagreed with the reference; —: not installed; n/a: no "
-        "implementation of that task for that peer; timeout/error: see the JSON.",
-        "",
-        "Build: first call − median call (symgrad: trace + differentiate + compile; C: gcc).",
-    ]
-    paths = [
-        f"- {t['title']}: `{t['peers']['symgrad']['path']}`"
-        for t in report["tasks"].values()
-        if "path" in t["peers"].get("symgrad", {})
-    ]
-    problems = []
-    for t in report["tasks"].values():
-        for p, r in t["peers"].items():
-            if r.get("status") in ("error", "timeout", "n/a") or (
-                r.get("status") == "ok" and not r["correct"]
-            ):
-                why = r.get("error") or r.get("reason") or ""
-                if r.get("status") == "ok":
-                    why = (
-                        f"disagrees with the reference (max error {r['max_rel_error']:.2g} × max |reference|)"
-                    )
-                if r.get("status") == "timeout":
-                    why = f"{r['phase']} did not finish within {r['limit_s']:.0f} s"
-                problems.append(f"- {t['title']} / {PEER_TITLES[p]}: {r['status']} {why}".rstrip())
-    return (
-        "\n".join(
-            [
-                "# symgrad benchmarks",
-                "",
-                *lines,
-                "",
-                "## Build time (first call − median call)",
-                "",
-                *build_lines,
-                "",
-                *notes,
-                "",
-                "## symgrad paths",
-                "",
-                *paths,
-            ]
-            + (["", "## Not measured, failed or disagreed", "", *problems] if problems else [])
-        )
-        + "\n"
-    )
-
-
-def save(report: dict, json_path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w") as f:
-        json.dump(report, f, indent=1, default=float)
-    md_path = os.path.splitext(json_path)[0] + ".md"
-    with open(md_path, "w") as f:
-        f.write(markdown(report))
-    return md_path
+# Signs, in a dead worker's stderr, that it ran out of memory (Python, NumPy, LLVM, C++).
+OUT_OF_MEMORY_SIGNS = ("MemoryError", "Unable to allocate", "out of memory", "bad_alloc", "Cannot allocate memory")
 
 
 # ----- Peers' imports (lazy: a task module imports nothing optional at import time) -----
 
+# JAX (XLA) and PyTorch are pinned to the thread count they choose by default on this
+# machine (one per core), so that an environment variable left set cannot change it.
+THREADS = os.cpu_count() or 1
+
 
 def import_jax() -> tuple[Any, Any]:
     """`jax` and `jax.numpy`, with float64 enabled (all tasks are float64)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:  # read when XLA starts, so set before that
+        extra = f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={THREADS}"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
     import jax
 
     jax.config.update("jax_enable_x64", True)
     return jax, jax.numpy
+
+
+def import_torch() -> Any:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def prepare(peer: str) -> dict:
+    """Import what `peer` needs and set its threads, outside the clock; returns what to record."""
+    start = time.perf_counter()
+    info: dict[str, Any] = {}
+    if peer == "jax":
+        import_jax()
+        info["threads"] = int(os.environ["XLA_FLAGS"].split("intra_op_parallelism_threads=")[1].split()[0])
+    elif peer == "torch":
+        info["threads"] = import_torch().get_num_threads()
+    elif peer in ("symgrad", "casadi", "symengine"):
+        importlib.import_module(peer)
+    info["import_s"] = time.perf_counter() - start
+    return info
 
 
 def casadi_options() -> dict:
