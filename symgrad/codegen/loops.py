@@ -41,7 +41,8 @@ def lower_loops(plan: Plan, name: str) -> ir.Module:
     module = ir.Module(name=name)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [SLOTS]), name)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    slots = fn.args[0]
+    table = fn.args[0]
+    slots = Slots(builder, table, range(plan.slots))
     registers = _Lowering(module, builder, 1)
     parallel = None
     for k, step in enumerate(plan.steps):
@@ -54,9 +55,9 @@ def lower_loops(plan: Plan, name: str) -> ir.Module:
             outer = step.space[0] if step.space else 1
             if _parallel(step, outer):
                 parallel = parallel or _parallel_function(module, f"{name}_parallel")
-                builder.call(parallel, [loop, slots, ir.Constant(I64, outer)])
+                builder.call(parallel, [loop, table, ir.Constant(I64, outer)])
             else:
-                builder.call(loop, [slots, ir.Constant(I64, 0), ir.Constant(I64, outer)])
+                builder.call(loop, [table, ir.Constant(I64, 0), ir.Constant(I64, outer)])
     builder.ret_void()
     return module
 
@@ -70,8 +71,25 @@ def _parallel(step: Loop, outer: int) -> bool:
 # ----- memory -----
 
 
-def _base(builder: ir.IRBuilder, slots: ir.Value, view: View) -> ir.Value:
-    return builder.load(builder.gep(slots, [ir.Constant(I64, view.buffer.slot)], inbounds=True))
+class Slots:
+    """The pointer table of a function, with the base pointers it uses loaded once, at its start."""
+
+    def __init__(self, builder: ir.IRBuilder, table: ir.Value, slots):
+        self.loaded = {slot: builder.load(builder.gep(table, [ir.Constant(I64, slot)], inbounds=True))
+                       for slot in sorted(set(slots))}
+
+    def base(self, builder: ir.IRBuilder, slot: int) -> ir.Value:
+        return self.loaded[slot]
+
+
+def _loop_slots(loop: Loop) -> list[int]:
+    views = [*loop.reads.values(), loop.target]
+    tables = [t for t in (loop.read_table, loop.write_table) if t is not None]
+    return [v.buffer.slot for v in views if v.buffer is not None] + [t.buffer.slot for t in tables]
+
+
+def _base(builder: ir.IRBuilder, slots: Slots, view: View) -> ir.Value:
+    return slots.base(builder, view.buffer.slot)
 
 
 def _linear(builder: ir.IRBuilder, offset: int, strides, index: list[ir.Value]) -> ir.Value:
@@ -82,8 +100,8 @@ def _linear(builder: ir.IRBuilder, offset: int, strides, index: list[ir.Value]) 
     return total
 
 
-def _table_position(builder, slots, table: Table, index: list[ir.Value]) -> ir.Value:
-    base = builder.load(builder.gep(slots, [ir.Constant(I64, table.buffer.slot)], inbounds=True))
+def _table_position(builder, slots: Slots, table: Table, index: list[ir.Value]) -> ir.Value:
+    base = slots.base(builder, table.buffer.slot)
     entry = builder.load(builder.gep(base, [_linear(builder, 0, table.strides, index)], inbounds=True))
     return builder.mul(builder.fptosi(entry, I64), ir.Constant(I64, table.step))
 
@@ -179,9 +197,10 @@ def _loop_function(module: ir.Module, loop: Loop, name: str) -> ir.Function:
     fn = ir.Function(module, STEP_TYPE, name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")
-    slots, start, end = fn.args
+    table, start, end = fn.args
+    table.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    _Nest(module, builder, slots, loop).emit(start, end)
+    _Nest(module, builder, Slots(builder, table, _loop_slots(loop)), loop).emit(start, end)
     builder.ret_void()
     return fn
 
