@@ -69,6 +69,11 @@ class LoopKernel:
     def python_function(self):
         return None
 
+    def __reduce__(self):
+        from .serialize import graph_from_bytes, graph_to_bytes
+
+        return (_rebuild, (graph_to_bytes(self.graph), self.name, graph_from_bytes))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{n}: {s}" for n, s in zip(self.input_names, self.input_shapes))
         return f"<symgrad LoopKernel {self.name}({args}) -> {len(self.output_shapes)} outputs>"
@@ -97,3 +102,7 @@ class LoopKernel:
             slots[buffer.slot] = workspace.ctypes.data + 8 * int(offset)
         fn(slots.ctypes.data)
         return [float(o) if o.shape == () else o for o in outputs]
+
+
+def _rebuild(data: bytes, name: str, graph_from_bytes) -> LoopKernel:
+    return LoopKernel(graph_from_bytes(data), name)

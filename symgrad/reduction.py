@@ -157,6 +157,9 @@ class RowMap:
         if keepdims or axis not in (None, 0, (0,)):
             return self.materialize().sum(axis=axis, keepdims=keepdims)
         row = self.row.sum() if axis is None else self.row
+        if _large(row.node):
+            # A large row expression (a network per sample): array code over all rows, then a sum.
+            return self.materialize().sum(axis=axis)
         elements, variables = _row_scalars(row.node, self.dataset)
         sums = [row_sum(self.dataset, e, tuple(sorted(variables & set(topological_order([e])), key=lambda n: n.id)))
                 for e in elements.flat]
@@ -231,6 +234,13 @@ for _op, _name in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "
     setattr(RowMap, f"__{_op}__", _binary(_name))
     setattr(RowMap, f"__r{_op}__", _binary(_name, reflected=True))
 RowMap.__neg__ = lambda self: RowMap(self.dataset, -self.row, self._unroll)
+
+
+def _large(row: Node) -> bool:
+    from .lowering import SCALAR_BUDGET
+    from .scalarize import scalar_size
+
+    return scalar_size([row], limit=SCALAR_BUDGET) > SCALAR_BUDGET
 
 
 def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, set[Node]]:

@@ -44,3 +44,20 @@ def test_loops_agree_with_the_interpreter_and_the_scalar_lowering(name):
     for k, (g, s, e) in enumerate(zip(got, scalar, expected)):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12, err_msg=f"output {k}")
         np.testing.assert_allclose(g, s, rtol=1e-12, atol=1e-12, err_msg=f"output {k} (scalar lowering)")
+
+
+def test_a_loop_kernel_pickles_with_its_constants():
+    import pickle
+
+    from symgrad.primitives import array_const, dot_general
+    from symgrad.primitives import elementwise as E
+
+    data = np.arange(12.0).reshape(3, 4)
+    x = symbol("x", 60_001, (4, 2))
+    out = E.tanh(dot_general(array_const(data, "D"), x, "ij,jk->ik"))
+    graph = Graph((x,), (out,), ("x",), ((4, 2),), ("out",), ((3, 2),))
+    kernel = LoopKernel(graph, "pickled")
+    value = np.linspace(-1, 1, 8).reshape(4, 2)
+    again = pickle.loads(pickle.dumps(kernel))
+    np.testing.assert_array_equal(again(value)[0], kernel(value)[0])
+    np.testing.assert_allclose(kernel(value)[0], np.tanh(data @ value), rtol=1e-14)
