@@ -20,7 +20,9 @@ def test_the_gradient_of_least_squares_reads_like_the_textbook():
     assert formula.lowering == "loops"
     # 2/N with N = 3000 residuals, in front of X.T @ r
     assert str(formula) == "dW = 1/1500*(X.T @ (X @ W - Y))"
-    assert formula.latex() == r"\begin{aligned}dW &= \frac{1}{1500} \left(X^\top \left(X W - Y\right)\right)\end{aligned}"
+    assert formula.latex() == (
+        r"\begin{aligned}dW &= \frac{1}{1500} \left(X^\top \left(X W - Y\right)\right)\end{aligned}"
+    )
 
 
 def test_closed_over_data_is_named_after_its_variable():
