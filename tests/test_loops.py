@@ -61,3 +61,23 @@ def test_a_loop_kernel_pickles_with_its_constants():
     again = pickle.loads(pickle.dumps(kernel))
     np.testing.assert_array_equal(again(value)[0], kernel(value)[0])
     np.testing.assert_allclose(kernel(value)[0], np.tanh(data @ value), rtol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(3, 70_001), (2, 100_003), (4097, 61), (100_001,)])
+@pytest.mark.parametrize("kind", ["sum_outer", "sum_all", "max_outer", "min_inner", "elementwise"])
+def test_long_loops_split_between_threads_give_the_same_results(shape, kind):
+    from symgrad.primitives import reduce_max, reduce_min, reduce_sum
+    from symgrad.primitives import elementwise as E
+
+    x = symbol("x", 60_002, shape)
+    body = E.sin(E.mul(x, 3.0))
+    build = {"sum_outer": lambda: reduce_sum(body, (0,)), "sum_all": lambda: reduce_sum(body, range(len(shape))),
+             "max_outer": lambda: reduce_max(body, (0,)), "min_inner": lambda: reduce_min(body, (len(shape) - 1,)),
+             "elementwise": lambda: E.exp(body)}
+    out = build[kind]()
+    graph = Graph((x,), (out,), ("x",), (shape,), ("out",), (out.shape,))
+    kernel = LoopKernel(graph, kind)
+    assert any(getattr(step, "threads", 1) > 1 for step in kernel.plan.steps) or shape[0] < 2
+    value = np.random.default_rng(5).normal(size=shape)
+    expected = evaluate([out], {x: value})[0]
+    np.testing.assert_allclose(kernel(value)[0], expected, rtol=1e-9, atol=1e-9)

@@ -20,7 +20,7 @@ accumulate in registers; over outer axes, into the target in memory.
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 
 from llvmlite import ir
 
@@ -28,9 +28,6 @@ from ..ir import Node
 from .llvm import DOUBLE, DOUBLE_PTR, I8_PTR, I32, I64, VECTOR_WIDTH, _declare, _Lowering, _splat, _vector_of
 from .schedule import Contract, Loop, Plan, Scalar, Table, View
 
-# A loop is split between threads from this much work (points times operations per point).
-PARALLEL_MIN_WORK = 200_000
-THREADS = max(1, min(os.cpu_count() or 1, 8))
 SLOTS = DOUBLE_PTR.as_pointer()
 STEP_TYPE = ir.FunctionType(ir.VoidType(), [SLOTS, I64, I64])
 _IDENTITY = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}
@@ -53,19 +50,20 @@ def lower_loops(plan: Plan, name: str) -> ir.Module:
         else:
             loop = _loop_function(module, step, f"{name}_vloop{k}")
             outer = step.space[0] if step.space else 1
-            if _parallel(step, outer):
-                parallel = parallel or _parallel_function(module, f"{name}_parallel")
-                builder.call(parallel, [loop, table, ir.Constant(I64, outer)])
-            else:
+            if step.threads == 1:
                 builder.call(loop, [table, ir.Constant(I64, 0), ir.Constant(I64, outer)])
+                continue
+            # One function per part: the same, or (a reduction over the outermost axis) one per partial target.
+            parts = [loop] * step.threads if not step.partials else [loop, *(
+                _loop_function(module, replace(step, target=partial), f"{name}_vloop{k}_{t}")
+                for t, partial in enumerate(step.partials, 1))]
+            parallel = parallel or _parallel_function(module, f"{name}_parallel")
+            functions = builder.alloca(STEP_TYPE.as_pointer(), size=ir.Constant(I64, len(parts)))
+            for t, part in enumerate(parts):
+                builder.store(part, builder.gep(functions, [ir.Constant(I64, t)], inbounds=True))
+            builder.call(parallel, [functions, ir.Constant(I64, len(parts)), table, ir.Constant(I64, outer)])
     builder.ret_void()
     return module
-
-
-def _parallel(step: Loop, outer: int) -> bool:
-    ops = 1 + len(step.reads)
-    return (THREADS > 1 and step.work * ops >= PARALLEL_MIN_WORK and outer >= 2 and not step.accumulate
-            and not (step.reduce and 0 in step.axes))
 
 
 # ----- memory -----
@@ -264,8 +262,10 @@ class _Nest:
             for lane in range(width):
                 total = self._combine(total, b.extract_element(acc, ir.Constant(I32, lane)), 1)
         total = _for(b, middle, hi, 1, lambda j, acc: self._combine(acc, self._point([*index, j], 1), 1), total)
+        # Reduced over the innermost axis alone, each result is written once (no fill before).
+        alone = self.loop.axes == (len(self.loop.space) - 1,)
         _write(b, self.slots, self.target, [*index, ir.Constant(I64, 0)], total, 1,
-               combine=lambda old, new: self._combine(old, new, 1))
+               combine=None if alone else lambda old, new: self._combine(old, new, 1))
 
     def _combine(self, old, new, width):
         kind = self.loop.reduce
@@ -333,32 +333,49 @@ def _for(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, step: int, body, car
 
 
 def _parallel_function(module: ir.Module, name: str) -> ir.Function:
-    """`void name(step, slots, n)`: `step(slots, a, b)` over [0, n) split between `THREADS` threads."""
+    """`void name(steps, count, slots, n)`: part t of [0, n) split in `count` runs `steps[t](slots, a, b)`,
+    each part but the first on a thread of its own."""
     step_pointer = STEP_TYPE.as_pointer()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [step_pointer, SLOTS, I64]), name)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [step_pointer.as_pointer(), I64, SLOTS, I64]), name)
     fn.linkage = "internal"
-    step, slots, n = fn.args
+    steps, count, slots, n = fn.args
     worker = _worker(module, name + "_worker")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     create = _declare(module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
     join = _declare(module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
-    bounds = [b.sdiv(b.mul(n, ir.Constant(I64, t)), ir.Constant(I64, THREADS)) for t in range(THREADS)] + [n]
-    started = []
-    for t in range(1, THREADS):
-        task = b.alloca(I64, size=ir.Constant(I64, 4))
-        words = [b.ptrtoint(step, I64), b.ptrtoint(slots, I64), bounds[t], bounds[t + 1]]
+    tasks = b.alloca(I64, size=b.mul(count, ir.Constant(I64, 4)))
+    handles = b.alloca(I64, size=count)
+    codes = b.alloca(I32, size=count)
+
+    def bound(t):
+        return b.sdiv(b.mul(n, t), count)
+
+    def task_word(t, k):
+        return b.gep(tasks, [b.add(b.mul(t, ir.Constant(I64, 4)), ir.Constant(I64, k))], inbounds=True)
+
+    def start(t):
+        step = b.load(b.gep(steps, [t], inbounds=True))
+        words = [b.ptrtoint(step, I64), b.ptrtoint(slots, I64), bound(t), bound(b.add(t, ir.Constant(I64, 1)))]
         for k, word in enumerate(words):
-            b.store(word, b.gep(task, [ir.Constant(I64, k)], inbounds=True))
-        handle = b.alloca(I64)
-        code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
-        started.append((t, handle, code))
-    b.call(step, [slots, bounds[0], bounds[1]])
-    for t, handle, code in started:
+            b.store(word, task_word(t, k))
+        code = b.call(create, [b.gep(handles, [t], inbounds=True), ir.Constant(I8_PTR, None), worker,
+                               b.bitcast(task_word(t, 0), I8_PTR)])
+        b.store(code, b.gep(codes, [t], inbounds=True))
+
+    _for(b, ir.Constant(I64, 1), count, 1, start)
+    first = b.load(b.gep(steps, [ir.Constant(I64, 0)], inbounds=True))
+    b.call(first, [slots, ir.Constant(I64, 0), bound(ir.Constant(I64, 1))])
+
+    def finish(t):
+        code = b.load(b.gep(codes, [t], inbounds=True))
         with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (joined, failed):
             with joined:
-                b.call(join, [b.load(handle), ir.Constant(I8_PTR.as_pointer(), None)])
+                b.call(join, [b.load(b.gep(handles, [t], inbounds=True)), ir.Constant(I8_PTR.as_pointer(), None)])
             with failed:  # no thread to be had: this thread does that part too
-                b.call(step, [slots, bounds[t], bounds[t + 1]])
+                step = b.load(b.gep(steps, [t], inbounds=True))
+                b.call(step, [slots, bound(t), bound(b.add(t, ir.Constant(I64, 1)))])
+
+    _for(b, ir.Constant(I64, 1), count, 1, finish)
     b.ret_void()
     return fn
 

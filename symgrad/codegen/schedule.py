@@ -14,8 +14,8 @@ contiguous layout) are never computed: a reader sees a strided view of the
 buffer below them. Pad, concatenate, gather and scatter-add are loops that
 copy through views (gathers and scatters with a table of positions).
 
-Fusion: an elementwise node is computed inside its user's loop when it has
-exactly one user, which is an elementwise node of the same shape or a
+Fusion: an elementwise node is computed inside the loop of its users when
+they are all computed in one loop: elementwise nodes of its shape, or one
 reduction (input fusion); every other node gets a buffer, so no work is
 ever repeated.
 """
@@ -23,15 +23,19 @@ ever repeated.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, topological_order
-from ..primitives import LEAVES, const, const_p, symbol_p
+from ..primitives import LEAVES, const, const_p, symbol, symbol_p
 
 _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "slice"}
+# A loop is split between threads from this much work (points times operations per point).
+PARALLEL_MIN_WORK = 200_000
+THREADS = max(1, min(os.cpu_count() or 1, 8))
 _REDUCTIONS = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
 
 
@@ -90,6 +94,8 @@ class Loop:
     accumulate: bool = False  # target += value (scatter-add)
     read_table: Table | None = None  # for the read of `expression` itself (gather)
     write_table: Table | None = None
+    threads: int = 1  # the outermost axis is split between this many threads
+    partials: tuple[View, ...] = ()  # a reduction over the outermost axis: threads 1.. reduce into these
 
     @property
     def work(self) -> int:
@@ -169,6 +175,7 @@ class _Planner:
         self.temps: list[Buffer] = []
         self.steps: list = []
         self.in_registers: set[Node] = set()
+        self.loop_of = self._loops_of()
 
     def _new(self, kind: str, shape: tuple[int, ...]) -> Buffer:
         buffer = Buffer(self.slots, kind, shape)
@@ -240,17 +247,31 @@ class _Planner:
         return view
 
     # -- fusion --
+    def _loops_of(self) -> dict[Node, Node]:
+        """For each fused node, the node whose loop computes it: the root of its elementwise group, or
+        the reduction it feeds. A node is fused when all its users are computed in one same loop (an
+        elementwise node of its shape in that loop, or that reduction); users in different loops,
+        or of another kind, need it in memory."""
+        loop_of: dict[Node, Node] = {}
+        for node in reversed(self.order):
+            if node in self.output_of or not is_elementwise(node) or node.shape == ():
+                continue
+            loops = set()
+            for user in self.users[node]:
+                if is_elementwise(user) and user.shape == node.shape:
+                    loops.add(loop_of.get(user, user))
+                elif user.op.name in _REDUCTIONS:
+                    loops.add(user)
+                else:
+                    loops = set()
+                    break
+            if len(loops) == 1:
+                loop_of[node] = loops.pop()
+        return loop_of
+
     def fused(self, node: Node) -> bool:
-        """Whether `node` is computed inside its only user's loop instead of getting a buffer."""
-        if node in self.output_of or not is_elementwise(node) or node.shape == ():
-            return False
-        users = self.users[node]
-        if len(users) != 1:
-            return False
-        (user,) = users
-        if is_elementwise(user) and user.shape == node.shape:
-            return True
-        return user.op.name in _REDUCTIONS
+        """Whether `node` is computed inside another node's loop instead of getting a buffer."""
+        return node in self.loop_of
 
     # -- the plan --
     def plan(self) -> Plan:
@@ -280,8 +301,23 @@ class _Planner:
             x = node.args[0]
             target = self._target(node)
             kind = _REDUCTIONS[name]
-            self.steps.append(_fill(target, node.shape, {"sum": 0.0, "max": -math.inf, "min": math.inf}[kind]))
-            self.steps.append(self._loop(x.shape, x, target, reduce=kind, axes=node.param))
+            loop = self._loop(node, x.shape, x, target, reduce=kind, axes=node.param)
+            identity = {"sum": 0.0, "max": -math.inf, "min": math.inf}[kind]
+            if node.param != (x.ndim - 1,):  # (a reduction of the innermost axis alone writes each result once)
+                self.steps.append(_fill(target, node.shape, identity))
+            if loop.threads > 1 and 0 in node.param:
+                # Threads reduce parts of the outermost axis into partial results, added up after.
+                partials = []
+                for _ in range(loop.threads - 1):
+                    buffer = self._new("temp", node.shape)
+                    self.temps.append(buffer)
+                    partials.append(_whole(buffer))
+                    self.steps.append(_fill(partials[-1], node.shape, identity))
+                loop.partials = tuple(partials)
+                self.steps.append(loop)
+                self.steps.append(_combine(node, kind, [target, *partials], target))
+            else:
+                self.steps.append(loop)
         elif name == "dot_general":
             self.steps.append(self._contract(node))
         elif name in _VIEWS:  # an output view: copied out of the buffer below it
@@ -308,14 +344,14 @@ class _Planner:
         elif name == "scatter_add":
             self._scatter_add(node)
         elif name == "pack":
-            self.steps.append(Scalar(node, self._reads(node, (), computed=True), self._target(node)))
+            self.steps.append(Scalar(node, self._reads(node, node, ()), self._target(node)))
         elif is_elementwise(node):
-            self.steps.append(self._loop(node.shape, node, self._target(node)))
+            self.steps.append(self._loop(node, node.shape, node, self._target(node)))
         else:
             raise UnsupportedPrimitiveError(f"the loop lowering has no rule for `{name}`")
 
     def _scalar(self, node: Node) -> None:
-        reads = self._reads(node, (), computed=True)
+        reads = self._reads(node, node, ())
         needs_memory = node in self.output_of or any(
             u.shape != () or u.op.name in _REDUCTIONS or u.op.name == "dot_general" or not is_elementwise(u)
             and u.op.name != "pack" for u in self.users[node])
@@ -325,9 +361,10 @@ class _Planner:
         self.steps.append(Scalar(node, reads, target))
 
     # -- loops --
-    def _reads(self, expression: Node, space: tuple[int, ...], computed: bool) -> dict[Node, View]:
-        """The views a step reads: the leaves of the fused expression (or `expression` itself)."""
-        if not computed:
+    def _reads(self, loop: Node, expression: Node, space: tuple[int, ...]) -> dict[Node, View]:
+        """The views the loop of `loop` reads to compute `expression`: the leaves of its fused nodes (or
+        `expression` itself, when the loop does not compute it)."""
+        if expression is not loop and self.loop_of.get(expression) is not loop:
             return {expression: self._memory_view(expression).aligned(expression.shape, space)}
         reads: dict[Node, View] = {}
         stack, seen = [expression], {expression}
@@ -337,17 +374,17 @@ class _Planner:
                 if a in seen or a.op is const_p or a in self.in_registers:
                     continue
                 seen.add(a)
-                if self.fused(a):
+                if self.loop_of.get(a) is loop:
                     stack.append(a)
                 else:
                     reads[a] = self._memory_view(a).aligned(a.shape, space) if space else self._memory_view(a)
         return reads
 
-    def _loop(self, space, expression: Node, target: View, **kw) -> Loop:
-        # A reduction computes its operand in the loop when the operand is fused into it; an
-        # elementwise step computes its node.
-        computed = self.fused(expression) if kw.get("reduce") else True
-        return Loop(tuple(space), expression, self._reads(expression, tuple(space), computed), target, **kw)
+    def _loop(self, node: Node, space, expression: Node, target: View, **kw) -> Loop:
+        """The loop of `node` (an elementwise node, or a reduction of `expression`)."""
+        loop = Loop(tuple(space), expression, self._reads(node, expression, tuple(space)), target, **kw)
+        loop.threads = _threads(loop, sum(1 for _ in topological_order([expression], stop=loop.reads)))
+        return loop
 
     def _copy_loop(self, node: Node, target: View) -> Loop:
         return _copy(node, self._memory_view(node), target)
@@ -449,6 +486,26 @@ def blas_layout(rows: int, cols: int, row_stride: int, col_stride: int) -> tuple
         if cols == 1 or col_stride >= max(rows, 1):
             return 1, max(col_stride if cols > 1 else rows, 1)
     return None
+
+
+def _threads(loop: Loop, operations: int) -> int:
+    """How many threads a loop's outermost axis is split between: one, unless it is long work."""
+    outer = loop.space[0] if loop.space else 1
+    if THREADS == 1 or outer < 2 or loop.accumulate or loop.work * (1 + operations) < PARALLEL_MIN_WORK:
+        return 1
+    return min(THREADS, outer)
+
+
+def _combine(node: Node, kind: str, views: list[View], target: View) -> Loop:
+    """A loop setting `target` to the sum (or max, min) of the arrays `views` of `node`'s shape."""
+    from ..primitives import elementwise as E
+
+    parts = [symbol(f"_partial{k}", -1, node.shape) for k in range(len(views))]
+    combine = {"sum": E.add, "max": E.maximum, "min": E.minimum}[kind]
+    expression = parts[0]
+    for part in parts[1:]:
+        expression = combine(expression, part)
+    return Loop(node.shape, expression, dict(zip(parts, views)), target)
 
 
 def _whole(buffer: Buffer) -> View:

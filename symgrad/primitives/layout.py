@@ -67,6 +67,13 @@ def _object_zeros(shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _scalar_fill(x: Node) -> Node | None:
+    """The scalar an array is a broadcast of, if it is one (moving its elements around changes nothing)."""
+    if x.op is broadcast_in_dim_p and x.args[0].shape == ():
+        return x.args[0]
+    return None
+
+
 def _linear_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     # A linear operation of one operand: the same operation on the tangent.
     t = tangents[0]
@@ -142,6 +149,9 @@ def reshape(x: Node, shape: Sequence[int]) -> Node:
         return x
     if x.op is reshape_p:
         return reshape(x.args[0], shape)
+    fill = _scalar_fill(x)
+    if fill is not None:
+        return broadcast_in_dim(fill, shape, ())
     return _make(reshape_p, (x,), shape, shape)
 
 
@@ -163,6 +173,9 @@ def transpose(x: Node, perm: Sequence[int]) -> Node:
         raise ValueError(f"{perm} is not a permutation of the axes of an array of shape {x.shape}")
     if perm == tuple(range(x.ndim)):
         return x
+    fill = _scalar_fill(x)
+    if fill is not None:
+        return broadcast_in_dim(fill, tuple(x.shape[p] for p in perm), ())
     if x.op is transpose_p:
         inner = x.param
         return transpose(x.args[0], tuple(inner[p] for p in perm))
@@ -195,6 +208,9 @@ def slice_(x: Node, starts: Sequence[int], stops: Sequence[int], steps: Sequence
     steps = tuple(c if n > 1 else 1 for c, n in zip(steps, shape))
     if shape == x.shape:
         return x
+    fill = _scalar_fill(x)
+    if fill is not None:
+        return broadcast_in_dim(fill, shape, ())
     if x.op is slice_p:
         # x[a0::c0][a::c] is x[a0 + a*c0 :: c0*c]
         inner_starts, _, inner_steps = x.param
