@@ -66,8 +66,8 @@ def test_a_loop_kernel_pickles_with_its_constants():
 @pytest.mark.parametrize("shape", [(3, 70_001), (2, 100_003), (4097, 61), (100_001,)])
 @pytest.mark.parametrize("kind", ["sum_outer", "sum_all", "max_outer", "min_inner", "elementwise"])
 def test_long_loops_split_between_threads_give_the_same_results(shape, kind):
-    from symgrad.primitives import reduce_max, reduce_min, reduce_sum
     from symgrad.primitives import elementwise as E
+    from symgrad.primitives import reduce_max, reduce_min, reduce_sum
 
     x = symbol("x", 60_002, shape)
     body = E.sin(E.mul(x, 3.0))
