@@ -81,3 +81,26 @@ def test_long_loops_split_between_threads_give_the_same_results(shape, kind):
     value = np.random.default_rng(5).normal(size=shape)
     expected = evaluate([out], {x: value})[0]
     np.testing.assert_allclose(kernel(value)[0], expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("lo, hi, interior", [((1, 5), (2, 3), (0, 0)), ((0, 2), (1, 0), (0, 2)),
+                                              ((2, 0), (0, 7), (1, 0)), ((0, 0), (0, 1), (0, 0))])
+@pytest.mark.parametrize("width", [None, 2])
+def test_padded_arrays_are_read_through_windows(lo, hi, interior, width, monkeypatch):
+    """A pad is not copied: its users read the array below where it holds elements, zero elsewhere
+    (vector lanes masked at the edges, every vector width)."""
+    import symgrad.codegen.loops as loops
+    from symgrad.primitives import pad, reduce_sum
+    from symgrad.primitives import elementwise as E
+
+    if width is not None:
+        monkeypatch.setattr(loops, "VECTOR_WIDTH", width)
+    x = symbol("x", 60_003, (3, 37))
+    padded = pad(E.sin(x), lo, hi, interior)
+    outputs = (E.add(E.mul(padded, 2.0), 1.0), reduce_sum(padded, (1,)))
+    graph = Graph((x,), outputs, ("x",), ((3, 37),), ("a", "b"), tuple(o.shape for o in outputs))
+    kernel = LoopKernel(graph, "padded")
+    assert all(buffer.shape != padded.shape for buffer in kernel.plan.temps)  # no padded copy
+    value = np.random.default_rng(7).normal(size=(3, 37))
+    for got, expected in zip(kernel(value), evaluate(list(outputs), {x: value})):
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-14)

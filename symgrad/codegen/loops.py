@@ -25,7 +25,19 @@ from dataclasses import replace
 from llvmlite import ir
 
 from ..ir import Node
-from .llvm import DOUBLE, DOUBLE_PTR, I8_PTR, I32, I64, VECTOR_WIDTH, _declare, _Lowering, _splat, _vector_of
+from .llvm import (
+    DOUBLE,
+    DOUBLE_PTR,
+    I8_PTR,
+    I32,
+    I64,
+    VECTOR_WIDTH,
+    _declare,
+    _declare_masked,
+    _Lowering,
+    _splat,
+    _vector_of,
+)
 from .schedule import Contract, Loop, Plan, Scalar, Table, View
 
 SLOTS = DOUBLE_PTR.as_pointer()
@@ -115,6 +127,8 @@ def _read(builder, slots, view: View, index: list[ir.Value], width: int, table: 
     if view.buffer is None:
         constant = ir.Constant(DOUBLE, view.value)
         return constant if width == 1 else ir.Constant(ir.VectorType(DOUBLE, width), [constant] * width)
+    if view.window is not None and any(w is not None for w in view.window):
+        return _read_window(builder, slots, view, index, width)
     base = _base(builder, slots, view)
 
     def at(lane: int) -> ir.Value:
@@ -134,6 +148,69 @@ def _read(builder, slots, view: View, index: list[ir.Value], width: int, table: 
         vector = ir.VectorType(DOUBLE, width)
         return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8)
     return _vector_of(builder, [at(lane) for lane in range(width)], width)
+
+
+def _window_index(builder, window, i: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """(inside, k) for index `i` on a padded axis: whether it holds an element, and which (0 if not)."""
+    if window is None:
+        return ir.Constant(ir.IntType(1), 1), i
+    lo, count, step = window
+    shifted = builder.sub(i, ir.Constant(I64, lo))
+    k = builder.sdiv(shifted, ir.Constant(I64, step)) if step > 1 else shifted
+    inside = builder.and_(builder.icmp_signed(">=", shifted, ir.Constant(I64, 0)),
+                          builder.icmp_signed("<", k, ir.Constant(I64, count)))
+    if step > 1:
+        on_step = builder.icmp_signed("==", builder.srem(shifted, ir.Constant(I64, step)), ir.Constant(I64, 0))
+        inside = builder.and_(inside, on_step)
+    return inside, builder.select(inside, k, ir.Constant(I64, 0))
+
+
+def _read_window(builder, slots, view: View, index: list[ir.Value], width: int) -> ir.Value:
+    """A padded view: the element below where the index holds one, else 0 (never a read outside it)."""
+    base = _base(builder, slots, view)
+    zero = ir.Constant(DOUBLE, 0.0)
+
+    def at(point: list[ir.Value]) -> ir.Value:
+        inside, ks = ir.Constant(ir.IntType(1), 1), []
+        for w, i in zip(view.window, point):
+            flag, k = _window_index(builder, w, i)
+            inside = builder.and_(inside, flag)
+            ks.append(k)
+        value = builder.load(builder.gep(base, [_linear(builder, view.offset, view.strides, ks)], inbounds=True))
+        return builder.select(inside, value, zero)
+
+    if width == 1:
+        return at(index)
+    last = view.window[-1]
+    if last is None or (last[2] == 1 and view.strides[-1] == 1):
+        # The outer axes decide for all lanes; along a padded innermost axis of unit step, a masked load.
+        inside, ks = ir.Constant(ir.IntType(1), 1), []
+        for w, i in zip(view.window[:-1], index[:-1]):
+            flag, k = _window_index(builder, w, i)
+            inside = builder.and_(inside, flag)
+            ks.append(k)
+        vector = ir.VectorType(DOUBLE, width)
+        zeros = ir.Constant(vector, [zero] * width)
+        if last is None:
+            pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, [*ks, index[-1]])])
+            loaded = builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8) \
+                if view.strides[-1] == 1 else _vector_of(builder, [builder.load(builder.gep(
+                    base, [_linear(builder, view.offset, view.strides, [*ks, builder.add(index[-1], ir.Constant(
+                        I64, lane))])])) for lane in range(width)], width)
+            return builder.select(inside, loaded, zeros)
+        lo, count, _ = last
+        lanes = ir.Constant(ir.VectorType(I64, width), [ir.Constant(I64, lane) for lane in range(width)])
+        shifted = builder.add(_splat(builder, builder.sub(index[-1], ir.Constant(I64, lo)), width), lanes)
+        mask = builder.and_(builder.icmp_signed(">=", shifted, ir.Constant(ir.VectorType(I64, width), [
+            ir.Constant(I64, 0)] * width)), builder.icmp_signed("<", shifted, ir.Constant(
+                ir.VectorType(I64, width), [ir.Constant(I64, count)] * width)))
+        mask = builder.and_(mask, _splat(builder, inside, width))
+        start = builder.sub(index[-1], ir.Constant(I64, lo))
+        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, [*ks, start])])
+        masked_load = _declare_masked(builder.module, "load", width)
+        return builder.call(masked_load, [builder.bitcast(pointer, vector.as_pointer()), ir.Constant(I32, 8), mask,
+                                          zeros])
+    return _vector_of(builder, [at(_lane_index(builder, index, lane)) for lane in range(width)], width)
 
 
 def _write(builder, slots, view: View, index, value, width: int, table: Table | None = None,
@@ -171,9 +248,7 @@ def _scalar(registers: _Lowering, slots: ir.Value, step: Scalar) -> None:
             registers.values[arg] = _read(builder, slots, view, [], 1)
     if node.op.name == "gather":
         indices, _ = node.param
-        view = step.reads[node.args[0]]
-        position = view.offset + int(indices.array) * view.strides[0]
-        value = builder.load(builder.gep(_base(builder, slots, view), [ir.Constant(I64, position)], inbounds=True))
+        value = _read(builder, slots, step.reads[node.args[0]], [ir.Constant(I64, int(indices.array))], 1)
     elif node.op.name == "pack":
         for k, arg in enumerate(node.args):
             value = registers.lower_all([arg])[0]

@@ -60,15 +60,23 @@ class View:
     offset: int
     strides: tuple[int, ...]
     value: float = 0.0
+    # Zero padding: per axis, None or (lo, count, step): index i holds element k = (i - lo) / step of the
+    # array below when that is a whole number in [0, count), else 0 (the strides apply to k).
+    window: tuple[tuple[int, int, int] | None, ...] | None = None
 
     def aligned(self, shape: tuple[int, ...], space: tuple[int, ...]) -> View:
         """This view (of an array of `shape`) read at each point of `space`, broadcast as NumPy does."""
         lead = len(space) - len(shape)
         strides = [0] * lead + [s if n == m else 0 for s, n, m in zip(self.strides, shape, space[lead:])]
-        return View(self.buffer, self.offset, tuple(strides), self.value)
+        window = None
+        if self.window is not None:
+            window = (None,) * lead + tuple(w if n == m else None
+                                            for w, n, m in zip(self.window, shape, space[lead:]))
+        return View(self.buffer, self.offset, tuple(strides), self.value, window)
 
     def permuted(self, perm) -> View:
-        return View(self.buffer, self.offset, tuple(self.strides[p] for p in perm), self.value)
+        window = None if self.window is None else tuple(self.window[p] for p in perm)
+        return View(self.buffer, self.offset, tuple(self.strides[p] for p in perm), self.value, window)
 
 
 @dataclass(frozen=True)
@@ -200,14 +208,20 @@ class _Planner:
             return found
         if node.op is const_p:
             return View(None, 0, (0,) * node.ndim, float(node.param))
-        if node.op.name not in _VIEWS:
+        if node.op.name not in _VIEWS and node.op.name != "pad":
             return None
         x = node.args[0]
         inner = self.view(x)
-        if inner is None:
+        if inner is None or inner.window is not None:
             return None
         name = node.op.name
-        if inner.buffer is None:  # a constant, repeated
+        if name == "pad":
+            if inner.buffer is None or x.size == 0:
+                return None
+            lo, _, interior = node.param
+            view = View(inner.buffer, inner.offset, inner.strides, 0.0,
+                        tuple((a, n, k + 1) for a, n, k in zip(lo, x.shape, interior)))
+        elif inner.buffer is None:  # a constant, repeated
             view = View(None, 0, (0,) * node.ndim, inner.value)
         elif name == "transpose":
             view = inner.permuted(node.param)
@@ -228,6 +242,18 @@ class _Planner:
             view = View(inner.buffer, inner.offset, strides)
         self.views[node] = view
         return view
+
+    def _plain_view(self, node: Node) -> View:
+        """The view of `node` without a window: a padded array is copied out first (for gathers and BLAS)."""
+        view = self._memory_view(node)
+        if view.window is None:
+            return view
+        buffer = self._new("temp", node.shape)
+        self.temps.append(buffer)
+        copy = _whole(buffer)
+        self.steps.append(_copy(node, view, copy))
+        self.views[node] = copy
+        return copy
 
     def _memory_view(self, node: Node) -> View:
         """The view of `node`, copying it into a temporary first if it is a view that strides can't express."""
@@ -287,6 +313,8 @@ class _Planner:
                 self.views[node] = _whole(buffer)
             elif self.fused(node) or (node.op.name in _VIEWS and node not in self.output_of):
                 continue
+            elif node.op.name == "pad" and node not in self.output_of and self.view(node) is not None:
+                continue  # read through a window by its users
             else:
                 self._step(node)
         # Outputs that no step computed into their buffer (inputs, constants, views, repeats) are copied.
@@ -395,7 +423,7 @@ class _Planner:
         x = node.args[0]
         table = self._table(indices.array)
         k = indices.array.ndim
-        xv = self._memory_view(x)
+        xv = self._plain_view(x)
         strides = xv.strides[:axis] + (0,) * k + xv.strides[axis + 1:]
         table_strides = (0,) * axis + contiguous_strides(indices.array.shape) + (0,) * (x.ndim - axis - 1)
         target = self._target(node)
@@ -412,7 +440,7 @@ class _Planner:
         self.steps.append(_fill(target, node.shape, 0.0))
         strides = target.strides[:axis] + (0,) * k + target.strides[axis + 1:]
         table_strides = (0,) * axis + contiguous_strides(indices.array.shape) + (0,) * (x.ndim - axis - k)
-        self.steps.append(Loop(x.shape, x, {x: self._memory_view(x)}, View(target.buffer, 0, strides),
+        self.steps.append(Loop(x.shape, x, {x: self._plain_view(x)}, View(target.buffer, 0, strides),
                                accumulate=True, write_table=Table(table, table_strides, target.strides[axis])))
 
     def _table(self, positions: np.ndarray) -> Buffer:
@@ -451,7 +479,7 @@ class _Planner:
     def _matrix(self, x: Node, labels: str, batch, first, second) -> tuple[View, tuple[int, int, int]]:
         """`x` as strided matrices (batch, first, second); copied into that order when its strides don't merge
         into a layout a matrix product reads (one of the two matrix strides must be 1)."""
-        view = self._memory_view(x)
+        view = self._plain_view(x)
         size = dict(zip(labels, x.shape))
         if view.buffer is not None:
             strides = dict(zip(labels, view.strides))
