@@ -90,8 +90,8 @@ def test_padded_arrays_are_read_through_windows(lo, hi, interior, width, monkeyp
     """A pad is not copied: its users read the array below where it holds elements, zero elsewhere
     (vector lanes masked at the edges, every vector width)."""
     import symgrad.codegen.loops as loops
-    from symgrad.primitives import pad, reduce_sum
     from symgrad.primitives import elementwise as E
+    from symgrad.primitives import pad, reduce_sum
 
     if width is not None:
         monkeypatch.setattr(loops, "VECTOR_WIDTH", width)
