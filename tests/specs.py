@@ -167,8 +167,8 @@ SPECIAL: dict[str, tuple[Special, ...]] = {
     # softplus neither overflows nor cancels far from 0.
     "softplus": (Special((0.0,), (0.5,)), Special((800.0,), (1.0,)), Special((-800.0,), (0.0,))),
     "neg": (Special((0.0,), (-1.0,)),),
-    # JAX's conventions at kinks: abs'(0) = 0, relu'(0) = 0.
-    "abs": (Special((0.0,), (0.0,)), Special((-2.0,), (-1.0,))),
+    # JAX's conventions at kinks: abs'(0) = 1 (the x >= 0 branch), relu'(0) = 0.
+    "abs": (Special((0.0,), (1.0,)), Special((-2.0,), (-1.0,))),
     "sign": (Special((0.0,), (0.0,)), Special((-0.0,), (0.0,)), Special((math.nan,))),
     "floor": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "ceil": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),

@@ -3,7 +3,8 @@
 One `defprimitive` call per primitive. Derivatives are written with the
 builders of this module (`mul`, `cos`, `where`, ...), so a derivative is a
 graph of the same primitives and can be differentiated again. Conventions at
-kinks follow JAX: `abs'(0) = 0`, `relu'(0) = 0`, `maximum` splits ties evenly.
+kinks follow JAX: `abs'(0) = 1` (the x >= 0 branch), `relu'(0) = 0`, `maximum`
+splits ties evenly.
 """
 
 from __future__ import annotations
@@ -265,8 +266,10 @@ softplus_p = defprimitive(
 
 # ----- Piecewise functions (derivative conventions at kinks follow JAX) -----
 
+# abs'(x) is 1 for x >= 0 (also at the kink 0, as in JAX) and -1 below: with abs'(0) = 0, the
+# second derivative of smooth functions written with abs (abs(x)**2) would be 0 at 0 instead of 2.
 abs_p = defprimitive(
-    "abs", 1, impl=np.abs, partials=lambda x: (sign(x),), sympy="Abs",
+    "abs", 1, impl=np.abs, partials=lambda x: (where(greater_equal(x, 0.0), 1.0, -1.0),), sympy="Abs",
     llvm=Intrinsic("llvm.fabs"), ufunc="absolute",
 )
 sign_p = defprimitive(
@@ -389,6 +392,7 @@ sign = sign_p.bind
 maximum = maximum_p.bind
 minimum = minimum_p.bind
 greater = greater_p.bind
+greater_equal = greater_equal_p.bind
 less = less_p.bind
 equal = equal_p.bind
 not_equal = not_equal_p.bind
