@@ -197,6 +197,13 @@ PRIMITIVE_SPECS.update(
                       Special((0.0, 3.0), (0.0, None)),
                       Special((-8.0, 1.0 / 3.0)))),
     # ----- Binary elementary functions -----
+    # x*log(y), 0 where x = 0 (then exactly 0 along y; 0 along x too at x = y = 0, so x**y*log(x) has limits).
+    xlogy=Spec(sg.xlogy, 2, each(REAL, POSITIVE),
+               special=(Special((2.0, 3.0), (math.log(3.0), 2.0 / 3.0)),
+                        Special((0.0, 2.0), (math.log(2.0), 0.0)),
+                        Special((0.0, 0.0), (0.0, 0.0)),
+                        Special((0.0, math.inf), (math.inf, 0.0)),
+                        Special((1.0, -1.0)))),
     arctan2=Spec(sg.arctan2, 2, each(nonzero(0.3, 3.0), REAL),  # y != 0: off the branch cut
                  special=(Special((1.0, 1.0), (0.5, -0.5)), Special((0.0, 0.0)))),
     hypot=Spec(sg.hypot, 2, each(nonzero(0.3, 3.0), nonzero(0.3, 3.0)),

@@ -75,3 +75,9 @@ def test_main_can_be_called_in_process(capsys):
     assert capsys.readouterr().out.strip() == "2*exp(2*x)"
     assert main(["diff", "x +"]) == 2
     assert capsys.readouterr().err.startswith("symgrad: error: cannot parse")
+
+
+def test_derivative_of_a_power_by_its_exponent_prints_without_an_internal_safe_log():
+    done = symgrad("diff", "x**y", "--wrt", "y")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "x**y*log(x)"

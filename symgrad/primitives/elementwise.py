@@ -117,10 +117,24 @@ def _pow_simplify(x: Node, y: Node) -> Node | None:
 
 
 def _pow_partials(x: Node, y: Node):
-    # d(x**y)/dx = y*x**(y-1); d(x**y)/dy = log(x)*x**y (only built when y varies).
-    # At x = 0, x**y is 0 (y > 0) and the limit of log(x)*x**y is 0: take log(1) there, as JAX does.
+    # d(x**y)/dx = y*x**(y-1); d(x**y)/dy = x**y*log(x) (only built when y varies).
+    # At x = 0, x**y is 0 (y > 0) and the limit of x**y*log(x) is 0, which is what xlogy gives.
     dx = mul(y, power(x, sub(y, 1.0)))
-    dy = None if y.op is const_p else mul(log(where(equal(x, 0.0), 1.0, x)), power(x, y))
+    dy = None if y.op is const_p else xlogy(power(x, y), x)
+    return dx, dy
+
+
+def _xlogy_impl(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.asarray(x) == 0, 0.0, x * np.log(y))
+
+
+def _xlogy_partials(x: Node, y: Node):
+    # d/dx = log(y), taken as 0 at x = y = 0 (the 0*log(0) = 0 convention, so that the chain
+    # through x**y*log(x) at x = 0 stays 0); d/dy = x/y, exactly 0 where x = 0 (xlogy(0, y) is 0).
+    x_is_zero = equal(x, 0.0)
+    dx = where(logical_and_p.bind(x_is_zero, equal(y, 0.0)), 0.0, log(y))
+    dy = where(x_is_zero, 0.0, div(x, y))
     return dx, dy
 
 
@@ -164,6 +178,11 @@ expm1_p = defprimitive(
 log_p = defprimitive(
     "log", 1, impl=np.log, partials=lambda x: (div(1.0, x),), sympy="log",
     llvm=Intrinsic("llvm.log"), ufunc="log",
+)
+# x*log(y), and 0 where x = 0 whatever y is (SciPy's `xlogy`).
+xlogy_p = defprimitive(
+    "xlogy", 2, impl=_xlogy_impl, partials=_xlogy_partials, sympy=lambda sp, x, y: x * sp.log(y),
+    decompose=lambda x, y: where(equal(x, 0.0), 0.0, mul(x, log(y))),
 )
 log1p_p = defprimitive(
     "log1p", 1, impl=np.log1p, partials=lambda x: (div(1.0, add(1.0, x)),),
@@ -376,6 +395,7 @@ power = pow_p.bind
 exp = exp_p.bind
 expm1 = expm1_p.bind
 log = log_p.bind
+xlogy = xlogy_p.bind
 log1p = log1p_p.bind
 sqrt = sqrt_p.bind
 cbrt = cbrt_p.bind
