@@ -34,6 +34,8 @@ from .symbolic import compile as compile  # noqa: A004  (the API's name)
 from .symbolic import diff as diff
 from .symbolic import free_symbols as free_symbols
 from .symbolic import symbols as symbols
+from .tree import register_dataclass as register_dataclass
+from .tree import register_pytree_node as register_pytree_node
 
 __version__ = "0.1.0"
 
@@ -68,6 +70,6 @@ __all__ = [
     "CompileError", "Formula", "SymgradError", "TracingError", "Transformed",
     "UnsupportedPrimitiveError", "clear_caches", "compile", "custom_jvp", "custom_vjp", "diff",
     "formula", "free_symbols", "from_sympy", "grad", "graphviz", "hessian", "jacfwd", "jacobian", "jacrev",
-    "jit", "jvp", "symbols", "value_and_grad", "vjp", "vmap",
+    "jit", "jvp", "register_dataclass", "register_pytree_node", "symbols", "value_and_grad", "vjp", "vmap",
     *_functions,
 ]

@@ -390,8 +390,8 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
     tag = None if fresh else fresh_tag()
     for i in argnums:
         leaves, treedef = tree.flatten(args[i])
-        new_leaves, shapes = [], []
-        for position, leaf in enumerate(leaves):
+        # Strings are static parts of a tree, not leaves; with respect to one there is no derivative.
+        for leaf in [*leaves, *tree.static_values(treedef)]:
             if not isinstance(leaf, (TracedArray, Node)) and not _is_float(leaf):
                 kind = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
                 raise TypeError(
@@ -399,6 +399,8 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
                     f"a value of type {kind}. Only float arguments are differentiable; pass a "
                     f"float (e.g. 3.0) or leave argument {i} out of `argnums`."
                 )
+        new_leaves, shapes = [], []
+        for position, leaf in enumerate(leaves):
             actual = leaf.nodes if isinstance(leaf, TracedArray) else wrap(leaf).nodes
             if fresh:
                 symbols = actual
@@ -648,8 +650,16 @@ def _check_pairs(kind: str, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
     if len(primals) != len(tangents):
         raise ValueError(f"`{kind}`: {len(primals)} primals but {len(tangents)} tangents")
     for i, (p, t) in enumerate(zip(primals, tangents)):
-        if np.shape(p) != np.shape(t) and not is_traced(p):
-            raise ValueError(f"`{kind}`: primal {i} has shape {np.shape(p)} but its tangent has shape {np.shape(t)}")
+        if is_traced(p):
+            continue
+        p_leaves, t_leaves = tree.flatten(p)[0], tree.flatten(t)[0]
+        if len(p_leaves) != len(t_leaves):
+            raise ValueError(f"`{kind}`: primal {i} has {len(p_leaves)} arrays but its tangent has "
+                             f"{len(t_leaves)}; give a tangent of the primal's structure")
+        p_shapes, t_shapes = [np.shape(x) for x in p_leaves], [np.shape(x) for x in t_leaves]
+        if p_shapes != t_shapes:
+            shapes = (p_shapes[0], t_shapes[0]) if len(p_shapes) == 1 else (p_shapes, t_shapes)
+            raise ValueError(f"`{kind}`: primal {i} has shape {shapes[0]} but its tangent has shape {shapes[1]}")
     return tuple(primals), tuple(tangents)
 
 

@@ -42,10 +42,10 @@ class Batched:
         return f"<symgrad {self.__name__}>"
 
     def __call__(self, *args: Any) -> Any:
-        axes = self._axes(len(args))
+        axes = self._axes(args)
         # Inside a trace `fun` may close over traced values, so it cannot run natively.
         if is_traced(args) or getattr(_context, "functions", None):
-            mapped = [a for a, ax in zip(args, axes) if ax is not None]
+            mapped = [leaf for a, ax in zip(args, axes) for leaf, x in zip(tree.flatten(a)[0], ax) if x is not None]
             if self.out_axes == 0 and mapped and not is_traced(mapped):
                 return self._row_map(args, axes)
             return self._unrolled(args, axes)
@@ -61,11 +61,11 @@ class Batched:
             if len(compiled.float_leaves) == len(args) and len(row_leaves) == len(args):
                 self._compiled_by_shape[key] = compiled
         leaves, batched_flags = [], []
-        for arg, axis in zip(args, axes):
-            arg_leaves = tree.flatten(arg)[0]
-            leaves.extend(np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0) if axis is not None
-                          and _is_array(x) else x for x in arg_leaves)
-            batched_flags.extend([axis is not None] * len(arg_leaves))
+        for arg, leaf_axes in zip(args, axes):
+            for x, axis in zip(tree.flatten(arg)[0], leaf_axes):
+                leaves.append(np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
+                              if axis is not None and _is_array(x) else x)
+                batched_flags.append(axis is not None)
         kernel_args = [leaves[i] for i in compiled.float_leaves]
         kernel_flags = [batched_flags[i] for i in compiled.float_leaves]
         results = iter(compiled.kernel.batch(kernel_args, kernel_flags, n))
@@ -76,33 +76,53 @@ class Batched:
 
     def formula(self, *args: Any):
         """The `Formula` of one batch element, for batched example arguments."""
-        axes = self._axes(len(args))
+        axes = self._axes(args)
         rows = tuple(_row_example(self, i, a, ax) for i, (a, ax) in enumerate(zip(args, axes)))
         return self._row.formula(*rows)
 
-    def _axes(self, count: int) -> list[int | None]:
+    def _axes(self, args: tuple) -> list[list[int | None]]:
+        """The mapped axis of every leaf of every argument (`in_axes` is a pytree prefix of `args`)."""
+        count = len(args)
         if isinstance(self.in_axes, (list, tuple)):
             if len(self.in_axes) != count:
                 raise ValueError(
                     f"`vmap` of `{_name(self.fun)}`: in_axes has {len(self.in_axes)} entries "
                     f"but the function was called with {count} arguments"
                 )
-            return list(self.in_axes)
-        return [self.in_axes] * count
+            specs = list(self.in_axes)
+        else:
+            specs = [self.in_axes] * count
+        return [self._leaf_axes(i, arg, spec) for i, (arg, spec) in enumerate(zip(args, specs))]
 
-    def _batch_size(self, args: tuple, axes: list[int | None]) -> int:
+    def _leaf_axes(self, position: int, arg: Any, spec: Any) -> list[int | None]:
+        if spec is None or (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)):
+            return [None if spec is None else int(spec)] * len(tree.flatten(arg)[0])
+        if isinstance(spec, dict) and isinstance(arg, dict) and set(spec) == set(arg):
+            return [a for key in arg for a in self._leaf_axes(position, arg[key], spec[key])]
+        if isinstance(spec, (list, tuple)) and isinstance(arg, (list, tuple)) and len(spec) == len(arg):
+            return [a for sub_arg, sub_spec in zip(arg, spec) for a in self._leaf_axes(position, sub_arg, sub_spec)]
+        raise ValueError(
+            f"`vmap` of `{_name(self.fun)}`: the in_axes entry {spec!r:.80} of argument {position} does not "
+            f"fit the argument ({type(arg).__name__}); give an int or None, or a tuple, list or dict "
+            "with the argument's structure (a pytree prefix, as in JAX)"
+        )
+
+    def _batch_size(self, args: tuple, axes: list[list[int | None]]) -> int:
         sizes = {}
-        for i, (arg, axis) in enumerate(zip(args, axes)):
-            if axis is None:
-                continue
-            for leaf in tree.flatten(arg)[0]:
+        for i, (arg, leaf_axes) in enumerate(zip(args, axes)):
+            for leaf, axis in zip(tree.flatten(arg)[0], leaf_axes):
+                if axis is None:
+                    continue
                 shape = np.shape(leaf)
                 if not -len(shape) <= axis < len(shape):
                     raise ValueError(
                         f"`vmap` of `{_name(self.fun)}`: argument {i} has shape {shape}, "
                         f"which has no axis {axis} to map over"
                     )
-                sizes[i] = shape[axis]
+                sizes.setdefault(i, shape[axis])
+                if shape[axis] != sizes[i]:
+                    raise ValueError(f"`vmap` of `{_name(self.fun)}`: the leaves of argument {i} have "
+                                     f"sizes {sizes[i]} and {shape[axis]} along their mapped axes")
         if not sizes:
             raise ValueError(f"`vmap` of `{_name(self.fun)}`: in_axes maps no argument (all are None)")
         if len(set(sizes.values())) > 1:
@@ -110,7 +130,7 @@ class Batched:
             raise ValueError(f"`vmap` got inconsistent sizes for the mapped axis: {detail}")
         return next(iter(sizes.values()))
 
-    def _row_map(self, args: tuple, axes: list[int | None]) -> Any:
+    def _row_map(self, args: tuple, axes: list[list[int | None]]) -> Any:
         """Map over concrete data inside a trace: a `RowMap`, which reduces to native loops."""
         from .reduction import Dataset, RowMap
 
@@ -118,14 +138,17 @@ class Batched:
         names = self._row._parameter_names(len(args))
         tag = fresh_tag()
         columns, row_args = [], []
-        for name, arg, axis in zip(names, args, axes):
-            if axis is None:
+        for name, arg, leaf_axes in zip(names, args, axes):
+            if all(axis is None for axis in leaf_axes):
                 row_args.append(arg)
                 continue
             leaves, treedef = tree.flatten(arg)
             paths = tree.leaf_paths(arg, f"{name}_i")
             row_leaves = []
-            for path, leaf in zip(paths, leaves):
+            for path, leaf, axis in zip(paths, leaves, leaf_axes):
+                if axis is None:
+                    row_leaves.append(leaf)
+                    continue
                 data = np.moveaxis(np.asarray(leaf, dtype=np.float64), axis, 0)
                 symbols = symbol_array(path, data.shape[1:], tag)
                 columns.append((np.ascontiguousarray(data.reshape(n, -1)), symbols.reshape(-1)))
@@ -136,11 +159,11 @@ class Batched:
             return self._unrolled(args, axes)
         return RowMap(Dataset(columns, n), wrap(_nodes(out)), lambda: self._unrolled(args, axes))
 
-    def _unrolled(self, args: tuple, axes: list[int | None]) -> Any:
+    def _unrolled(self, args: tuple, axes: list[list[int | None]]) -> Any:
         n = self._batch_size(args, axes)
         outputs = []
         for k in range(n):
-            row = [a if ax is None else _take(a, k, ax) for a, ax in zip(args, axes)]
+            row = [_take(a, k, ax) for a, ax in zip(args, axes)]
             outputs.append(self.fun(*row))
         per_leaf = [tree.flatten(o)[0] for o in outputs]
         treedef = tree.flatten(outputs[0])[1] if outputs else None
@@ -155,24 +178,35 @@ def _nodes(x: Any) -> Any:
     return x.nodes if isinstance(x, TracedArray) else x
 
 
-def _take(arg: Any, k: int, axis: int) -> Any:
+def _take(arg: Any, k: int, leaf_axes: list[int | None]) -> Any:
+    if all(axis is None for axis in leaf_axes):
+        return arg
     leaves, treedef = tree.flatten(arg)
-    taken = [x[(slice(None),) * (axis % np.ndim(x)) + (k,)] if isinstance(x, TracedArray)
-             else np.take(np.asarray(x), k, axis=axis) for x in leaves]
-    return tree.unflatten(treedef, taken)
+    return tree.unflatten(treedef, [_take_leaf(x, k, axis) for x, axis in zip(leaves, leaf_axes)])
+
+
+def _take_leaf(x: Any, k: int, axis: int | None) -> Any:
+    if axis is None:
+        return x
+    if isinstance(x, TracedArray):
+        return x[(slice(None),) * (axis % np.ndim(x)) + (k,)]
+    return np.take(np.asarray(x), k, axis=axis)
 
 
 def _is_array(x: Any) -> bool:
     return np.ndim(x) > 0
 
 
-def _row_example(owner: Batched, position: int, arg: Any, axis: int | None) -> Any:
+def _row_example(owner: Batched, position: int, arg: Any, leaf_axes: list[int | None]) -> Any:
     """A stand-in for one batch element of `arg` (only its shapes and static values matter)."""
-    if axis is None:
+    if all(axis is None for axis in leaf_axes):
         return arg
     leaves, treedef = tree.flatten(arg)
     rows = []
-    for leaf in leaves:
+    for leaf, axis in zip(leaves, leaf_axes):
+        if axis is None:
+            rows.append(leaf)
+            continue
         array = np.asarray(leaf)
         if array.dtype.kind != "f":
             raise TypeError(
@@ -191,7 +225,9 @@ def vmap(fun: Callable, in_axes: Axes = 0, out_axes: int = 0) -> Batched:
     Args:
         fun: the function of one batch element.
         in_axes: the mapped axis of each argument (None: the argument is
-            shared by all elements); one int for all arguments, or a tuple.
+            shared by all elements); one int for all arguments, or a tuple
+            with one entry per argument, each an int, None, or a pytree
+            prefix of that argument (`{"w": None, "x": 0}`), as in JAX.
         out_axes: where the batch axis goes in each output.
 
     Returns:

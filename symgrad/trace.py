@@ -444,7 +444,8 @@ def _contains_traced(x: Any) -> bool:
         return any(_contains_traced(v) for v in x)
     if isinstance(x, dict):
         return any(_contains_traced(v) for v in x.values())
-    return False
+    children = tree.registered_children(x)
+    return children is not None and any(_contains_traced(v) for v in children)
 
 
 def is_traced(x: Any) -> bool:
