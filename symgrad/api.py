@@ -30,6 +30,7 @@ from .primitives import as_node
 from .simplify import inline_identities
 from .trace import (
     TracedArray,
+    _context,
     flat_nodes,
     fresh_tag,
     is_traced,
@@ -121,7 +122,9 @@ class Transformed:
             if result is not NotImplemented:
                 return result
         args = self._bind(args, kwargs)
-        if is_traced(args):
+        # Inside another trace, `fun` may close over its traced values even when `args` are
+        # concrete, so it runs symbolically there (as `vmap` does); the kernel could not see them.
+        if is_traced(args) or getattr(_context, "functions", None):
             return self._transformation(args, False)
         leaves, treedef = tree.flatten(args)
         compiled = self._compiled(args, leaves, treedef)
