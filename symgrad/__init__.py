@@ -59,11 +59,17 @@ def formula(f, *example_args):
 
 
 def clear_caches() -> None:
-    """Forget compiled kernels held by `jvp`/`vjp` (transformed callables keep their own)."""
-    from . import api
+    """Forget the compiled kernels held by `jvp`/`vjp` and free the native code of every kernel
+    no longer used (transformed callables keep their own kernels while they live)."""
+    import gc
+
+    from . import api, runtime
 
     for cache in (api._jvp_cache, api._vjp_cache, api._jit_cache):
         cache.clear()
+    runtime._offsets.cache_clear()
+    gc.collect()
+    runtime.release_unused_code()
 
 
 __all__ = [

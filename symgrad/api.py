@@ -11,10 +11,12 @@ is what makes `grad(grad(f))` work. No math lives here.
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -666,18 +668,87 @@ def _check_pairs(kind: str, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
     return tuple(primals), tuple(tangents)
 
 
-_jvp_cache: dict[Any, Transformed] = {}
-_vjp_cache: dict[Any, Transformed] = {}
-_jit_cache: dict[Any, Transformed] = {}
+class _WeakFunction:
+    """Calls a function through a weak reference, with its name and signature.
+
+    A cache entry keyed on a user's function holds this instead of the
+    function, so that the entry (its kernels, and what the function closes
+    over) goes when the function goes.
+    """
+
+    def __init__(self, fun: Callable):
+        self._ref = weakref.ref(fun)
+        self.__name__ = _name(fun)
+        self.__doc__ = getattr(fun, "__doc__", None)
+        try:
+            self.__signature__ = inspect.signature(fun)
+        except (TypeError, ValueError):
+            pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fun = self._ref()
+        if fun is None:  # the cache drops the entry first; reaching this is a bug
+            raise ReferenceError(f"`{self.__name__}` was garbage-collected while a transformation of it ran")
+        return fun(*args, **kwargs)
 
 
-def _cached(cache: dict, fun: Callable, make: Callable[[], Transformed]) -> Transformed:
-    # Keyed by the function object; a compiled kernel lives as long as the process.
-    key = fun
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = make()
-    return found
+class _FunctionCache:
+    """One transformed callable per user function (for `jvp`, `vjp`), as long as that function lives.
+
+    Functions that can be weakly referenced (plain functions, lambdas) are
+    keyed weakly; others (bound methods, which are made afresh on each
+    attribute access, and builtins) go to a small LRU of strong references.
+    """
+
+    STRONG_LIMIT = 32
+
+    def __init__(self) -> None:
+        self._weak: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._strong: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, fun: Callable, make: Callable[[Callable], Transformed]) -> Transformed:
+        weak = not inspect.ismethod(fun)
+        if weak:
+            try:
+                found = self._weak.get(fun)
+            except TypeError:  # cannot be weakly referenced (or hashed)
+                weak = False
+            else:
+                if found is None:
+                    with self._lock:
+                        found = self._weak.setdefault(fun, make(_WeakFunction(fun)))
+                return found
+        try:
+            found = self._strong.get(fun)
+        except TypeError:  # unhashable callable: no caching
+            return make(fun)
+        with self._lock:
+            if found is None:
+                found = self._strong.setdefault(fun, make(fun))
+            self._strong.move_to_end(fun)
+            while len(self._strong) > self.STRONG_LIMIT:
+                self._strong.popitem(last=False)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._weak) + len(self._strong)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._weak.clear()
+            self._strong.clear()
+
+
+_jvp_cache = _FunctionCache()
+_vjp_cache = _FunctionCache()
+_jit_cache = _FunctionCache()
+
+
+def _jvp_transformed(fun: Callable) -> Transformed:
+    return _jvp_cache.get(fun, lambda f: Transformed(
+        f, _jvp_transformation(f), "jvp", lambda params: ("out", "tangent"),
+        parameters=lambda names: [*names, *(f"t_{n}" for n in names)]))
 
 
 def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -688,10 +759,7 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple
     (8.0, 12.0)
     """
     primals, tangents = _check_pairs("jvp", primals, tangents)
-    transformed = _cached(_jvp_cache, fun, lambda: Transformed(
-        fun, _jvp_transformation(fun), "jvp", lambda params: ("out", "tangent"),
-        parameters=lambda names: [*names, *(f"t_{n}" for n in names)]))
-    return transformed(*primals, *tangents)
+    return _jvp_transformed(fun)(*primals, *tangents)
 
 
 def _vjp_transformation(fun: Callable) -> Transformation:
@@ -729,12 +797,13 @@ def vjp(fun: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     if is_traced(primals):
         out = fun(*primals)
     else:
-        out = _cached(_jit_cache, fun, lambda: jit(fun))(*primals)
-    transformed = _cached(_vjp_cache, fun, lambda: Transformed(
-        fun, _vjp_transformation(fun), "vjp", lambda params: tuple(f"ct_{n}" for n in params),
-        parameters=lambda names: [*names, "cotangent"]))
+        out = _jit_cache.get(fun, lambda f: Transformed(f, lambda args, fresh: f(*args), "jit"))(*primals)
 
     def vjp_fn(cotangent: Any) -> tuple:
+        # Looked up by `fun`, which this closure keeps alive: the cache holds it only weakly.
+        transformed = _vjp_cache.get(fun, lambda f: Transformed(
+            f, _vjp_transformation(f), "vjp", lambda params: tuple(f"ct_{n}" for n in params),
+            parameters=lambda names: [*names, "cotangent"]))
         return transformed(*primals, cotangent)
 
     return out, vjp_fn

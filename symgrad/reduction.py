@@ -11,7 +11,8 @@ nodes, which codegen fuses into one SIMD loop that accumulates.
 
 Each row sum has its own `Primitive` (like custom rules) holding the data,
 the row symbols, the outer variables and the row expression; primitives are
-cached, so equal sums are one node.
+cached on their dataset, so equal sums are one node, and the data lives as
+long as a graph (or kernel) uses it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Dataset:
         # compiled kernels read the arrays in place.
         self.columns = columns
         self.n = n
+        # Row-sum primitives over this data, by (expression, variables): equal sums are one node.
+        # Kept here, not in a global table, so that they and the data go when the dataset goes.
+        self.primitives: dict[tuple, Primitive] = {}
 
     def extended(self, data: np.ndarray, symbols: np.ndarray) -> Dataset:
         return Dataset(self.columns + [(data, symbols)], self.n)
@@ -56,7 +60,6 @@ class RowSum:
     expression: Node
 
 
-_primitives: dict[tuple, Primitive] = {}
 _names = itertools.count()
 
 
@@ -72,10 +75,10 @@ def row_sum(dataset: Dataset, expression: Node, variables: tuple[Node, ...] | No
         row_symbols = {s for _, symbols in dataset.columns for s in symbols.flat}
         variables = tuple(sorted((n for n in topological_order([expression])
                                   if n.op is symbol_p and n not in row_symbols), key=lambda n: n.id))
-    key = (id(dataset), expression, variables)
-    prim = _primitives.get(key)
+    key = (expression, variables)
+    prim = dataset.primitives.get(key)
     if prim is None:
-        prim = _primitives[key] = _row_sum_primitive(dataset, variables, expression)
+        prim = dataset.primitives[key] = _row_sum_primitive(dataset, variables, expression)
     return prim.bind(*variables) if variables else _constant_sum(dataset, expression)
 
 

@@ -1,8 +1,9 @@
 """Runtime: turn LLVM modules into native code and call it.
 
-The only module that talks to LLVM (through `llvmlite.binding`). A single
-MCJIT engine, created on first use, holds every kernel; modules are parsed,
-verified and optimised for the host CPU before they are added. A `Kernel`
+The only module that talks to LLVM (through `llvmlite.binding`). MCJIT
+engines, created on demand, hold the kernels' code; modules are parsed,
+verified and optimised for the host CPU before they are added, and their
+code is freed when the last kernel using it is garbage (see `_Engine`). A `Kernel`
 checks its arguments in Python before native code runs, so no input can
 crash the process.
 """
@@ -14,6 +15,7 @@ import functools
 import itertools
 import os
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -38,11 +40,31 @@ _names = itertools.count()
 
 
 class _Engine:
-    """The process-wide JIT: a target machine for this CPU and one MCJIT engine."""
+    """The process-wide JIT: a target machine for this CPU and an MCJIT engine.
+
+    MCJIT frees a module's machine code only when the engine that holds it
+    is disposed of (`remove_module` gives back the IR, not the code), so the
+    engine is a *generation*: after `MODULES_PER_ENGINE` modules a fresh one
+    takes new modules, and an old one is closed once every kernel that used
+    it is gone. A loop making throwaway kernels then runs in flat memory; a
+    long-lived kernel pins only its own generation.
+    """
+
+    MODULES_PER_ENGINE = 64
 
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
+        self._new_engine()
+        # Modules whose last user (a Kernel) is gone, as (engine, module), handled at the next
+        # safe point: a finalizer may run inside a compile, under `_lock`, so it only queues them.
+        self.dead: list[tuple[Any, Any]] = []
+        # Engines that take no new modules: engine -> [its modules, how many are in use].
+        self.retired: dict[Any, list] = {}
+        for name in PYTHON_API:
+            llvm.add_symbol(name, _python_symbol(name))
+
+    def _new_engine(self) -> None:
         target = llvm.Target.from_default_triple()
         self.machine = target.create_target_machine(
             cpu=llvm.get_host_cpu_name(),
@@ -52,11 +74,14 @@ class _Engine:
         )
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
         self.modules: list[Any] = []
-        for name in PYTHON_API:
-            llvm.add_symbol(name, _python_symbol(name))
+        self.added = 0
 
-    def add(self, source: str, names: list[str]) -> dict[str, int]:
-        """Compile LLVM IR text and return the addresses of the named functions."""
+    def add(self, source: str, names: list[str], owner: Any = None) -> dict[str, int]:
+        """Compile LLVM IR text and return the addresses of the named functions.
+
+        The code stays until `owner` (the only holder of the addresses) is
+        garbage; then `release_dead` frees it.
+        """
         try:
             module = llvm.parse_assembly(source)
             module.verify()
@@ -68,12 +93,54 @@ class _Engine:
         self.engine.add_module(module)
         self.engine.finalize_object()
         self.modules.append(module)
+        self.added += 1
+        if owner is not None:
+            weakref.finalize(owner, self.dead.append, (self.engine, module)).atexit = False
         return {name: self.engine.get_function_address(name) for name in names}
+
+    def release_dead(self) -> None:
+        """Free the code of kernels that are gone, and start a new engine when this one is full
+        (call under `_lock`)."""
+        while self.dead:
+            engine, module = self.dead.pop()
+            if engine is self.engine:
+                engine.remove_module(module)
+                self.modules.remove(module)
+                continue
+            entry = self.retired[engine]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.retired[engine]
+                engine.close()  # frees its code and the modules it still owns
+        if self.added >= self.MODULES_PER_ENGINE:
+            if self.modules:
+                self.retired[self.engine] = [self.modules, len(self.modules)]
+            else:
+                self.engine.close()
+            self._new_engine()
 
     def _optimize(self, module) -> None:
         options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
         builder = llvm.create_pass_builder(self.machine, options)
-        builder.getModulePassManager().run(module, builder)
+        passes = builder.getModulePassManager()
+        try:
+            passes.run(module, builder)
+        finally:
+            _dispose_pass_manager(passes)
+
+
+def _dispose_pass_manager(passes) -> None:
+    """Free a pass manager (some 30 kB per module otherwise).
+
+    llvmlite's `ModulePassManager` lists `ObjectRef` before `NewPassManager`
+    among its bases, so `ObjectRef`'s empty `_dispose` hides the one that
+    frees it, and every pipeline leaks. Call the real one while that is so.
+    """
+    from llvmlite.binding import ffi, newpassmanagers
+
+    if type(passes)._dispose is ffi.ObjectRef._dispose:
+        newpassmanagers.NewPassManager._dispose(passes)
+        passes.detach()
 
 
 _engine: _Engine | None = None
@@ -83,7 +150,15 @@ def _get_engine() -> _Engine:
     global _engine
     if _engine is None:
         _engine = _Engine()
+    _engine.release_dead()
     return _engine
+
+
+def release_unused_code() -> None:
+    """Free the native code of kernels that are gone (`symgrad.clear_caches` calls this)."""
+    with _lock:
+        if _engine is not None:
+            _engine.release_dead()
 
 
 def _python_symbol(name: str) -> int:
@@ -137,6 +212,7 @@ class Kernel:
         self._point_fn = None
         self._batch_fns: dict[tuple[str, ...], Any] = {}
         self._python_fn = None
+        self._method_def = None
 
     @property
     def _point(self):
@@ -153,7 +229,7 @@ class Kernel:
                 if fn is None:
                     name = f"{self._symbol}_batch{len(self._batch_fns)}"
                     module = lower_batch(self.graph, name, layout)
-                    fn = _BATCH(_get_engine().add(module_source(module), [name])[name])
+                    fn = _BATCH(_get_engine().add(module_source(module), [name], owner=self)[name])
                     self._batch_fns[layout] = fn
         return fn
 
@@ -163,8 +239,8 @@ class Kernel:
                 return
             numpy_objects = {"ndarray_type": id(np.ndarray), "float64": id(np.dtype(np.float64))}
             module = lower_point(self.graph, self._symbol, python_entry=numpy_objects)
-            addresses = _get_engine().add(module_source(module), [self._symbol, self._symbol + "_py"])
-            self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
+            addresses = _get_engine().add(module_source(module), [self._symbol, self._symbol + "_py"], owner=self)
+            self._method_def, self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"], self)
             self._point_fn = _POINT(addresses[self._symbol])
 
     def python_function(self):
@@ -284,15 +360,15 @@ _METH_FASTCALL = 0x0080
 _new_function = ctypes.pythonapi.PyCFunction_NewEx
 _new_function.restype = ctypes.py_object
 _new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-# Method definitions must outlive their functions; kernels are never unloaded.
-_method_defs: list[_MethodDef] = []
+def _builtin_function(name: str, address: int, owner: Any) -> tuple[_MethodDef, Any]:
+    """A builtin function object calling the METH_FASTCALL native code at `address`.
 
-
-def _builtin_function(name: str, address: int):
-    """A builtin function object calling the METH_FASTCALL native code at `address`."""
+    The function holds `owner` as its `self` (which the native code ignores),
+    so the owner, which keeps the method definition and the code alive, lives
+    at least as long as the function; the caller keeps the definition.
+    """
     method = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
-    _method_defs.append(method)
-    return _new_function(ctypes.addressof(method), None, None)
+    return method, _new_function(ctypes.addressof(method), owner, None)
 
 
 @functools.lru_cache(maxsize=256)
