@@ -110,12 +110,19 @@ class Transformed:
         return f"<symgrad {self.__name__}>"
 
     def __reduce__(self):
-        # Pickled as the call that made it; unpickling recompiles on first use.
+        # Pickled as the call that made it when that pickles (a module-level function); unpickling
+        # recompiles on first use. Otherwise (a lambda, a closure) as the graphs compiled so far:
+        # a compiled derivative is a static graph and needs no Python function to run.
         recipe = self._recipe
-        if recipe is None:
-            raise TypeError(f"`{self.__name__}` cannot be pickled (only the public transformations can)")
-        factory, args, kwargs = recipe
-        return (_remake, (factory, args, kwargs))
+        if recipe is not None and _pickles(recipe):
+            factory, args, kwargs = recipe
+            return (_remake, (factory, args, kwargs))
+        if not self._cache:
+            raise TypeError(
+                f"`{self.__name__}` cannot be pickled: its function cannot be pickled by reference (define "
+                "it at module level), and it has no compiled signature to save instead (call it once first)"
+            )
+        return (_thaw, (self.__name__, self.kind, _frozen(self._cache)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
@@ -254,6 +261,55 @@ class Transformed:
 
 def _remake(factory: Callable, args: tuple, kwargs: dict) -> Any:
     return factory(*args, **kwargs)
+
+
+def _pickles(obj: Any) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _frozen(cache: dict) -> list[tuple]:
+    """The compiled signatures of a transformed callable, as picklable data (graphs as bytes)."""
+    from .serialize import graph_to_bytes
+
+    return [(key, graph_to_bytes(c.graph), c.float_leaves, c.out_treedef, c.out_is_node, c.out_static)
+            for key, c in cache.items()]
+
+
+def _thaw(name: str, kind: str, frozen: list[tuple]) -> Transformed:
+    """A transformed callable that runs the signatures in `frozen` and refuses any other."""
+    from .runtime import Kernel
+    from .serialize import graph_from_bytes
+
+    def untraceable(*args: Any) -> Any:
+        raise TypeError(
+            f"`{name}` was unpickled without its Python function, so it runs only the input signatures "
+            f"compiled before pickling ({'; '.join(_describe_key(key) for key, *_ in frozen)}), not this one. "
+            "To pickle a callable that compiles any signature, transform a function defined at module level."
+        )
+
+    untraceable.__name__ = name
+    transformed = Transformed(untraceable, lambda args, fresh: untraceable(), kind)
+    transformed.__name__ = transformed.__qualname__ = name
+    for key, graph_bytes, float_leaves, out_treedef, out_is_node, out_static in frozen:
+        graph = graph_from_bytes(graph_bytes)
+        transformed._cache[key] = _Compiled(graph, Kernel(graph, name), float_leaves, out_treedef,
+                                            out_is_node, out_static)
+    return transformed
+
+
+def _describe_key(key: tuple) -> str:
+    """A signature as people read it: `(3,), float 2.0`."""
+    parts = []
+    for leaf in key[1]:
+        parts.append(f"float64 {leaf[1]}" if leaf[0] == "f" else f"constant {leaf[2]!r:.20}"
+                     if len(leaf) == 3 else f"constant {leaf[1]} {leaf[2]}")
+    return "(" + ", ".join(parts) + ")"
 
 
 def _recorded(factory_name: str, transformed: Transformed, *args: Any, **kwargs: Any) -> Transformed:

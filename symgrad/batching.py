@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .api import Transformed, _decorator, _name
+from .api import Transformed, _decorator, _name, _pickles
 from .trace import TracedArray, _context, fresh_tag, is_traced, symbol_array, wrap
 
 Axes = int | None | Sequence[int | None]
@@ -40,6 +40,13 @@ class Batched:
 
     def __repr__(self) -> str:
         return f"<symgrad {self.__name__}>"
+
+    def __reduce__(self):
+        # As the call that made it, when its function pickles; otherwise as the row kernels compiled
+        # so far (see `Transformed.__reduce__`), which then run without the function.
+        if _pickles(self.fun):
+            return (Batched, (self.fun, self.in_axes, self.out_axes))
+        return (_thawed_batched, (self.__name__, self.in_axes, self.out_axes, self._row))
 
     def __call__(self, *args: Any) -> Any:
         axes = self._axes(args)
@@ -172,6 +179,13 @@ class Batched:
         stacked = [np.stack([wrap(_nodes(p[j])).nodes for p in per_leaf], axis=self.out_axes)
                    for j in range(len(per_leaf[0]))]
         return tree.unflatten(treedef, [TracedArray(s) for s in stacked])
+
+
+def _thawed_batched(name: str, in_axes: Axes, out_axes: int, row: Transformed) -> Batched:
+    batched = Batched(row.fun, in_axes, out_axes)
+    batched._row = row
+    batched.__name__ = name
+    return batched
 
 
 def _nodes(x: Any) -> Any:
