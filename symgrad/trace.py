@@ -507,11 +507,6 @@ def _method_handler(name: str):
     return handler
 
 
-def _logaddexp(a, b):
-    hi = apply(P.maximum_p, a, b)
-    return hi + apply(P.log1p_p, apply(P.exp_p, -abs(wrap(_operand(a)) - b)))
-
-
 _FUNCTION_HANDLERS: dict[Callable, Callable] = {
     np.where: _where,
     np.sum: _method_handler("sum"),
@@ -543,7 +538,6 @@ _UFUNC_HANDLERS.update(
     positive=lambda x: wrap(_operand(x)),
     conjugate=lambda x: wrap(_operand(x)),
     matmul=matmul,
-    logaddexp=_logaddexp,
     deg2rad=lambda x: apply(P.mul_p, x, np.pi / 180.0),
     rad2deg=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
     radians=lambda x: apply(P.mul_p, x, np.pi / 180.0),

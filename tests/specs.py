@@ -197,6 +197,10 @@ PRIMITIVE_SPECS.update(
                       Special((0.0, 3.0), (0.0, None)),
                       Special((-8.0, 1.0 / 3.0)))),
     # ----- Binary elementary functions -----
+    logaddexp=Spec(np.logaddexp, 2, each(REAL, REAL),
+                   special=(Special((0.0, 0.0), (0.5, 0.5)), Special((800.0, 0.0), (1.0, 0.0)),
+                            Special((-800.0, 0.0), (0.0, 1.0)), Special((math.inf, math.inf)),
+                            Special((-math.inf, 1.0), (0.0, 1.0)))),
     # x*log(y), 0 where x = 0 (then exactly 0 along y; 0 along x too at x = y = 0, so x**y*log(x) has limits).
     xlogy=Spec(sg.xlogy, 2, each(REAL, POSITIVE),
                special=(Special((2.0, 3.0), (math.log(3.0), 2.0 / 3.0)),

@@ -283,6 +283,18 @@ softplus_p = defprimitive(
     decompose=lambda x: add(maximum(x, 0.0), log1p(exp(neg(absolute(x))))),
 )
 
+# log(exp(x) + exp(y)); d/dx = exp(x - out) = sigmoid(x - y). Declared with its own partials (as JAX's
+# custom JVP does), so that neither the kink of its stable form nor abs'(0) enters the derivative.
+logaddexp_p = defprimitive(
+    "logaddexp", 2, impl=np.logaddexp,
+    partials=lambda x, y: (sigmoid(sub(x, y)), sigmoid(sub(y, x))),
+    sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)),
+    # max(x, y) + log1p(exp(-|x - y|)) neither overflows nor cancels; a tie (also ±inf) is x + log(2).
+    decompose=lambda x, y: where(equal(x, y), add(x, LN2),
+                                 add(maximum(x, y), log1p(exp(neg(absolute(sub(x, y))))))),
+    commutative=True, ufunc="logaddexp",
+)
+
 # ----- Piecewise functions (derivative conventions at kinks follow JAX) -----
 
 # abs'(x) is 1 for x >= 0 (also at the kink 0, as in JAX) and -1 below: with abs'(0) = 0, the
