@@ -24,7 +24,17 @@ from .api import _name, jit
 from .ir import Node, substitute
 from .primitives import const
 from .primitives.registry import Identity, Primitive
-from .trace import TracedArray, flat_nodes, fresh_tag, is_traced, shaped_like, symbol_array, traced_leaves, wrap
+from .trace import (
+    TracedArray,
+    _context,
+    flat_nodes,
+    fresh_tag,
+    is_traced,
+    shaped_like,
+    symbol_array,
+    traced_leaves,
+    wrap,
+)
 
 _calls = itertools.count()
 
@@ -77,7 +87,8 @@ class _CustomRule:
         self._inside_rule = threading.local()
 
     def __call__(self, *args: Any) -> Any:
-        if not is_traced(args):
+        # Inside a trace even concrete arguments take the traced path (see `Transformed.__call__`).
+        if not is_traced(args) and not getattr(_context, "functions", None):
             if self._compiled is None:
                 self._compiled = jit(self)
             return self._compiled(*args)

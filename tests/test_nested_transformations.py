@@ -27,3 +27,15 @@ def test_a_compiled_derivative_used_inside_a_trace_with_constants_gives_the_same
     assert sg.grad(lambda x: x * df(2.0))(1.0) == 12.0
     assert sg.grad(lambda x: df(x))(2.0) == 12.0
     assert df(2.0) == 12.0
+
+
+def test_a_custom_rule_called_with_a_number_inside_a_trace():
+    @sg.custom_vjp
+    def square(x):
+        return x ** 2
+
+    square.defvjp(lambda x: (x ** 2, x), lambda x, g: (2 * x * g,))
+    # not called outside a trace first: the first call is the traced one
+    assert sg.grad(lambda x: x * square(2.0))(1.0) == 4.0
+    assert sg.grad(lambda x: square(x) * square(2.0))(1.5) == 12.0
+    assert square(3.0) == 9.0
