@@ -11,12 +11,10 @@ is what makes `grad(grad(f))` work. No math lives here.
 
 from __future__ import annotations
 
-import collections
 import functools
 import inspect
 import math
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +25,7 @@ from . import tree
 from .diff import jacobian as jacobian_nodes
 from .diff import jvp as jvp_nodes
 from .diff import vjp as vjp_nodes
+from .function_cache import FunctionCache
 from .ir import Graph, Node, substitute
 from .primitives import as_node
 from .simplify import inline_identities
@@ -113,8 +112,10 @@ class Transformed:
         # Pickled as the call that made it when that pickles (a module-level function); unpickling
         # recompiles on first use. Otherwise (a lambda, a closure) as the graphs compiled so far:
         # a compiled derivative is a static graph and needs no Python function to run.
+        from .serialize import freeze_signatures, pickles, thaw_transformed
+
         recipe = self._recipe
-        if recipe is not None and _pickles(recipe):
+        if recipe is not None and pickles(recipe):
             factory, args, kwargs = recipe
             return (_remake, (factory, args, kwargs))
         if not self._cache:
@@ -122,7 +123,7 @@ class Transformed:
                 f"`{self.__name__}` cannot be pickled: its function cannot be pickled by reference (define "
                 "it at module level), and it has no compiled signature to save instead (call it once first)"
             )
-        return (_thaw, (self.__name__, self.kind, _frozen(self._cache)))
+        return (thaw_transformed, (self.__name__, self.kind, freeze_signatures(self._cache)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
@@ -261,55 +262,6 @@ class Transformed:
 
 def _remake(factory: Callable, args: tuple, kwargs: dict) -> Any:
     return factory(*args, **kwargs)
-
-
-def _pickles(obj: Any) -> bool:
-    import pickle
-
-    try:
-        pickle.dumps(obj)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return False
-    return True
-
-
-def _frozen(cache: dict) -> list[tuple]:
-    """The compiled signatures of a transformed callable, as picklable data (graphs as bytes)."""
-    from .serialize import graph_to_bytes
-
-    return [(key, graph_to_bytes(c.graph), c.float_leaves, c.out_treedef, c.out_is_node, c.out_static)
-            for key, c in cache.items()]
-
-
-def _thaw(name: str, kind: str, frozen: list[tuple]) -> Transformed:
-    """A transformed callable that runs the signatures in `frozen` and refuses any other."""
-    from .runtime import Kernel
-    from .serialize import graph_from_bytes
-
-    def untraceable(*args: Any) -> Any:
-        raise TypeError(
-            f"`{name}` was unpickled without its Python function, so it runs only the input signatures "
-            f"compiled before pickling ({'; '.join(_describe_key(key) for key, *_ in frozen)}), not this one. "
-            "To pickle a callable that compiles any signature, transform a function defined at module level."
-        )
-
-    untraceable.__name__ = name
-    transformed = Transformed(untraceable, lambda args, fresh: untraceable(), kind)
-    transformed.__name__ = transformed.__qualname__ = name
-    for key, graph_bytes, float_leaves, out_treedef, out_is_node, out_static in frozen:
-        graph = graph_from_bytes(graph_bytes)
-        transformed._cache[key] = _Compiled(graph, Kernel(graph, name), float_leaves, out_treedef,
-                                            out_is_node, out_static)
-    return transformed
-
-
-def _describe_key(key: tuple) -> str:
-    """A signature as people read it: `(3,), float 2.0`."""
-    parts = []
-    for leaf in key[1]:
-        parts.append(f"float64 {leaf[1]}" if leaf[0] == "f" else f"constant {leaf[2]!r:.20}"
-                     if len(leaf) == 3 else f"constant {leaf[1]} {leaf[2]}")
-    return "(" + ", ".join(parts) + ")"
 
 
 def _recorded(factory_name: str, transformed: Transformed, *args: Any, **kwargs: Any) -> Transformed:
@@ -724,81 +676,10 @@ def _check_pairs(kind: str, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
     return tuple(primals), tuple(tangents)
 
 
-class _WeakFunction:
-    """Calls a function through a weak reference, with its name and signature.
-
-    A cache entry keyed on a user's function holds this instead of the
-    function, so that the entry (its kernels, and what the function closes
-    over) goes when the function goes.
-    """
-
-    def __init__(self, fun: Callable):
-        self._ref = weakref.ref(fun)
-        self.__name__ = _name(fun)
-        self.__doc__ = getattr(fun, "__doc__", None)
-        try:
-            self.__signature__ = inspect.signature(fun)
-        except (TypeError, ValueError):
-            pass
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        fun = self._ref()
-        if fun is None:  # the cache drops the entry first; reaching this is a bug
-            raise ReferenceError(f"`{self.__name__}` was garbage-collected while a transformation of it ran")
-        return fun(*args, **kwargs)
-
-
-class _FunctionCache:
-    """One transformed callable per user function (for `jvp`, `vjp`), as long as that function lives.
-
-    Functions that can be weakly referenced (plain functions, lambdas) are
-    keyed weakly; others (bound methods, which are made afresh on each
-    attribute access, and builtins) go to a small LRU of strong references.
-    """
-
-    STRONG_LIMIT = 32
-
-    def __init__(self) -> None:
-        self._weak: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._strong: collections.OrderedDict = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, fun: Callable, make: Callable[[Callable], Transformed]) -> Transformed:
-        weak = not inspect.ismethod(fun)
-        if weak:
-            try:
-                found = self._weak.get(fun)
-            except TypeError:  # cannot be weakly referenced (or hashed)
-                weak = False
-            else:
-                if found is None:
-                    with self._lock:
-                        found = self._weak.setdefault(fun, make(_WeakFunction(fun)))
-                return found
-        try:
-            found = self._strong.get(fun)
-        except TypeError:  # unhashable callable: no caching
-            return make(fun)
-        with self._lock:
-            if found is None:
-                found = self._strong.setdefault(fun, make(fun))
-            self._strong.move_to_end(fun)
-            while len(self._strong) > self.STRONG_LIMIT:
-                self._strong.popitem(last=False)
-        return found
-
-    def __len__(self) -> int:
-        return len(self._weak) + len(self._strong)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._weak.clear()
-            self._strong.clear()
-
-
-_jvp_cache = _FunctionCache()
-_vjp_cache = _FunctionCache()
-_jit_cache = _FunctionCache()
+# One transformed callable per user function, living as long as that function.
+_jvp_cache = FunctionCache()
+_vjp_cache = FunctionCache()
+_jit_cache = FunctionCache()
 
 
 def _jvp_transformed(fun: Callable) -> Transformed:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .api import Transformed, _decorator, _name, _pickles
+from .api import Transformed, _decorator, _name
+from .serialize import pickles
 from .trace import TracedArray, _context, fresh_tag, is_traced, symbol_array, wrap
 
 Axes = int | None | Sequence[int | None]
@@ -44,7 +45,7 @@ class Batched:
     def __reduce__(self):
         # As the call that made it, when its function pickles; otherwise as the row kernels compiled
         # so far (see `Transformed.__reduce__`), which then run without the function.
-        if _pickles(self.fun):
+        if pickles(self.fun):
             return (Batched, (self.fun, self.in_axes, self.out_axes))
         return (_thawed_batched, (self.__name__, self.in_axes, self.out_axes, self._row))
 

@@ -388,6 +388,8 @@ def main(argv=None) -> int:
         for key, value in result["summary"].items():
             totals[key] = totals.get(key, 0) + value
         failures += result["failures"]
+        if result.get("stderr"):
+            print(result["stderr"], file=sys.stderr)
         print(f"seed {seed}{' width ' + env['SYMGRAD_VECTOR_WIDTH'] if env else ''}: {result['summary']}",
               flush=True)
     for key in ("calls", "returned", "refused", *PROBLEMS):

@@ -11,6 +11,7 @@ from child import run_python
 
 import symgrad as sg
 from symgrad import api, runtime
+from symgrad.function_cache import FunctionCache
 
 pytest.importorskip("llvmlite")
 
@@ -51,9 +52,9 @@ def test_a_bound_method_is_cached_in_a_bounded_table():
     model = Model()
     for _ in range(3):
         assert sg.jvp(model.loss, (2.0,), (1.0,)) == (8.0, 12.0)
-    for _ in range(api._FunctionCache.STRONG_LIMIT + 5):
+    for _ in range(FunctionCache.STRONG_LIMIT + 5):
         sg.jvp(Model().loss, (2.0,), (1.0,))
-    assert len(api._jvp_cache._strong) == api._FunctionCache.STRONG_LIMIT
+    assert len(api._jvp_cache._strong) == FunctionCache.STRONG_LIMIT
     sg.clear_caches()
     assert len(api._jvp_cache) == 0
 
