@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # imported on first use: see `_LAZY`
 from .symbolic import diff as diff
 from .symbolic import free_symbols as free_symbols
 from .symbolic import symbols as symbols
+from .tree import register_dataclass as register_dataclass
+from .tree import register_pytree_node as register_pytree_node
 
 __version__ = "0.1.0"
 
@@ -90,11 +92,17 @@ def formula(f, *example_args):
 
 
 def clear_caches() -> None:
-    """Forget compiled kernels held by `jvp`/`vjp` (transformed callables keep their own)."""
-    from . import api
+    """Forget the compiled kernels held by `jvp`/`vjp` and free the native code of every kernel
+    no longer used (transformed callables keep their own kernels while they live)."""
+    import gc
+
+    from . import api, runtime
 
     for cache in (api._jvp_cache, api._vjp_cache, api._jit_cache):
         cache.clear()
+    runtime._offsets.cache_clear()
+    gc.collect()
+    runtime.release_unused_code()
 
 
 __all__ = [
@@ -102,6 +110,6 @@ __all__ = [
     "UnsupportedPrimitiveError", "cache_info", "clear_cache", "clear_caches", "compile", "custom_jvp", "custom_vjp",
     "diff", "set_cache_limit",
     "formula", "free_symbols", "from_sympy", "grad", "graphviz", "hessian", "jacfwd", "jacobian", "jacrev",
-    "jit", "jvp", "symbols", "value_and_grad", "vjp", "vmap",
+    "jit", "jvp", "register_dataclass", "register_pytree_node", "symbols", "value_and_grad", "vjp", "vmap",
     *_functions,
 ]

@@ -25,9 +25,10 @@ from . import tree
 from .diff import jacobian as jacobian_nodes
 from .diff import jvp as jvp_nodes
 from .diff import vjp as vjp_nodes
+from .function_cache import FunctionCache
 from .ir import Graph, Node, substitute
 from .primitives import as_node, symbol
-from .trace import TracedArray, as_array_node, fresh_tag, is_traced, traced_leaves, tracing
+from .trace import TracedArray, as_array_node, fresh_tag, inside_trace, is_traced, traced_leaves, tracing
 
 # A transformation: (args, fresh) -> traced outputs. `fresh` says that the
 # arguments are symbols made for this very trace, so the transformation may
@@ -101,12 +102,21 @@ class Transformed:
         return f"<symgrad {self.__name__}>"
 
     def __reduce__(self):
-        # Pickled as the call that made it; unpickling recompiles on first use.
+        # Pickled as the call that made it when that pickles (a module-level function); unpickling
+        # recompiles on first use. Otherwise (a lambda, a closure) as the graphs compiled so far:
+        # a compiled derivative is a static graph and needs no Python function to run.
+        from .serialize import freeze_signatures, pickles, thaw_transformed
+
         recipe = self._recipe
-        if recipe is None:
-            raise TypeError(f"`{self.__name__}` cannot be pickled (only the public transformations can)")
-        factory, args, kwargs = recipe
-        return (_remake, (factory, args, kwargs))
+        if recipe is not None and pickles(recipe):
+            factory, args, kwargs = recipe
+            return (_remake, (factory, args, kwargs))
+        if not self._cache:
+            raise TypeError(
+                f"`{self.__name__}` cannot be pickled: its function cannot be pickled by reference (define "
+                "it at module level), and it has no compiled signature to save instead (call it once first)"
+            )
+        return (thaw_transformed, (self.__name__, self.kind, freeze_signatures(self._cache)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
@@ -115,7 +125,9 @@ class Transformed:
             if result is not NotImplemented:
                 return result
         args = self._bind(args, kwargs)
-        if is_traced(args):
+        # Inside another trace, `fun` may close over its traced values even when `args` are
+        # concrete, so it runs symbolically there (as `vmap` does); the kernel could not see them.
+        if is_traced(args) or inside_trace():
             return self._transformation(args, False)
         leaves, treedef = tree.flatten(args)
         compiled = self._compiled(args, leaves, treedef)
@@ -384,8 +396,8 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
     tag = None if fresh else fresh_tag()
     for i in argnums:
         leaves, treedef = tree.flatten(args[i])
-        new_leaves = []
-        for position, leaf in enumerate(leaves):
+        # Strings are static parts of a tree, not leaves; with respect to one there is no derivative.
+        for leaf in [*leaves, *tree.static_values(treedef)]:
             if not isinstance(leaf, (TracedArray, Node)) and not _is_float(leaf):
                 kind = leaf.dtype if isinstance(leaf, np.ndarray) else type(leaf).__name__
                 raise TypeError(
@@ -393,6 +405,8 @@ def _variables(fun: Callable, args: tuple, argnums: tuple[int, ...], fresh: bool
                     f"a value of type {kind}. Only float arguments are differentiable; pass a "
                     f"float (e.g. 3.0) or leave argument {i} out of `argnums`."
                 )
+        new_leaves = []
+        for position, leaf in enumerate(leaves):
             actual = as_array_node(leaf)
             if fresh:
                 variable = actual
@@ -639,23 +653,29 @@ def _check_pairs(kind: str, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
     if len(primals) != len(tangents):
         raise ValueError(f"`{kind}`: {len(primals)} primals but {len(tangents)} tangents")
     for i, (p, t) in enumerate(zip(primals, tangents)):
-        if np.shape(p) != np.shape(t) and not is_traced(p):
-            raise ValueError(f"`{kind}`: primal {i} has shape {np.shape(p)} but its tangent has shape {np.shape(t)}")
+        if is_traced(p):
+            continue
+        p_leaves, t_leaves = tree.flatten(p)[0], tree.flatten(t)[0]
+        if len(p_leaves) != len(t_leaves):
+            raise ValueError(f"`{kind}`: primal {i} has {len(p_leaves)} arrays but its tangent has "
+                             f"{len(t_leaves)}; give a tangent of the primal's structure")
+        p_shapes, t_shapes = [np.shape(x) for x in p_leaves], [np.shape(x) for x in t_leaves]
+        if p_shapes != t_shapes:
+            shapes = (p_shapes[0], t_shapes[0]) if len(p_shapes) == 1 else (p_shapes, t_shapes)
+            raise ValueError(f"`{kind}`: primal {i} has shape {shapes[0]} but its tangent has shape {shapes[1]}")
     return tuple(primals), tuple(tangents)
 
 
-_jvp_cache: dict[Any, Transformed] = {}
-_vjp_cache: dict[Any, Transformed] = {}
-_jit_cache: dict[Any, Transformed] = {}
+# One transformed callable per user function, living as long as that function.
+_jvp_cache = FunctionCache()
+_vjp_cache = FunctionCache()
+_jit_cache = FunctionCache()
 
 
-def _cached(cache: dict, fun: Callable, make: Callable[[], Transformed]) -> Transformed:
-    # Keyed by the function object; a compiled kernel lives as long as the process.
-    key = fun
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = make()
-    return found
+def _jvp_transformed(fun: Callable) -> Transformed:
+    return _jvp_cache.get(fun, lambda f: Transformed(
+        f, _jvp_transformation(f), "jvp", lambda params: ("out", "tangent"),
+        parameters=lambda names: [*names, *(f"t_{n}" for n in names)]))
 
 
 def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -666,10 +686,7 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple
     (8.0, 12.0)
     """
     primals, tangents = _check_pairs("jvp", primals, tangents)
-    transformed = _cached(_jvp_cache, fun, lambda: Transformed(
-        fun, _jvp_transformation(fun), "jvp", lambda params: ("out", "tangent"),
-        parameters=lambda names: [*names, *(f"t_{n}" for n in names)]))
-    return transformed(*primals, *tangents)
+    return _jvp_transformed(fun)(*primals, *tangents)
 
 
 def _vjp_transformation(fun: Callable) -> Transformation:
@@ -707,12 +724,13 @@ def vjp(fun: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     if is_traced(primals):
         out = fun(*primals)
     else:
-        out = _cached(_jit_cache, fun, lambda: jit(fun))(*primals)
-    transformed = _cached(_vjp_cache, fun, lambda: Transformed(
-        fun, _vjp_transformation(fun), "vjp", lambda params: tuple(f"ct_{n}" for n in params),
-        parameters=lambda names: [*names, "cotangent"]))
+        out = _jit_cache.get(fun, lambda f: Transformed(f, lambda args, fresh: f(*args), "jit"))(*primals)
 
     def vjp_fn(cotangent: Any) -> tuple:
+        # Looked up by `fun`, which this closure keeps alive: the cache holds it only weakly.
+        transformed = _vjp_cache.get(fun, lambda f: Transformed(
+            f, _vjp_transformation(f), "vjp", lambda params: tuple(f"ct_{n}" for n in params),
+            parameters=lambda names: [*names, "cotangent"]))
         return transformed(*primals, cotangent)
 
     return out, vjp_fn

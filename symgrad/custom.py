@@ -26,7 +26,7 @@ from .diff import vjp as vjp_nodes
 from .ir import Node, substitute
 from .primitives import broadcast_to, symbol, zeros
 from .primitives.registry import Identity, Primitive
-from .trace import TracedArray, as_array_node, fresh_tag, is_traced, traced_leaves, wrap
+from .trace import TracedArray, as_array_node, fresh_tag, inside_trace, is_traced, traced_leaves, wrap
 
 _calls = itertools.count()
 
@@ -89,7 +89,8 @@ class _CustomRule:
         self._inside_rule = threading.local()
 
     def __call__(self, *args: Any) -> Any:
-        if not is_traced(args):
+        # Inside a trace even concrete arguments take the traced path (see `Transformed.__call__`).
+        if not is_traced(args) and not inside_trace():
             if self._compiled is None:
                 self._compiled = jit(self)
             return self._compiled(*args)

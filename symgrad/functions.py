@@ -51,8 +51,10 @@ _SUMMARIES = {
     "arcsinh": "Inverse hyperbolic sine", "arccosh": "Inverse hyperbolic cosine",
     "arctanh": "Inverse hyperbolic tangent", "exp": "Exponential", "expm1": "exp(x) - 1, accurate near 0",
     "log": "Natural logarithm", "log1p": "log(1 + x), accurate near 0", "log2": "Base-2 logarithm",
+    "xlogy": "x*log(y), and 0 where x is 0 (SciPy's `xlogy`)",
     "log10": "Base-10 logarithm", "sqrt": "Square root", "cbrt": "Cube root",
-    "abs": "Absolute value (derivative 0 at 0, as in JAX)", "sign": "Sign: -1, 0 or 1 (derivative 0)",
+    "abs": "Absolute value (derivative 1 at 0, the x >= 0 branch, as in JAX)",
+    "sign": "Sign: -1, 0 or 1 (derivative 0)",
     "floor": "Floor (derivative 0)", "ceil": "Ceiling (derivative 0)",
     "maximum": "Larger of two values (ties split the derivative evenly)",
     "minimum": "Smaller of two values (ties split the derivative evenly)",
@@ -78,6 +80,7 @@ arctanh = _elementwise(REGISTRY["arctanh"], "arctanh", _SUMMARIES["arctanh"])
 exp = _elementwise(REGISTRY["exp"], "exp", _SUMMARIES["exp"])
 expm1 = _elementwise(REGISTRY["expm1"], "expm1", _SUMMARIES["expm1"])
 log = _elementwise(REGISTRY["log"], "log", _SUMMARIES["log"])
+xlogy = _elementwise(REGISTRY["xlogy"], "xlogy", _SUMMARIES["xlogy"])
 log1p = _elementwise(REGISTRY["log1p"], "log1p", _SUMMARIES["log1p"])
 log2 = _elementwise(REGISTRY["log2"], "log2", _SUMMARIES["log2"])
 log10 = _elementwise(REGISTRY["log10"], "log10", _SUMMARIES["log10"])
@@ -144,5 +147,5 @@ __all__ = [
     "abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt",
     "ceil", "cos", "cosh", "erf", "exp", "expm1", "floor", "hypot", "log", "log10", "log1p",
     "log2", "logsumexp", "maximum", "minimum", "relu", "sigmoid", "sign", "sin", "sinh",
-    "softplus", "sqrt", "stop_gradient", "tan", "tanh", "where",
+    "softplus", "sqrt", "stop_gradient", "tan", "tanh", "where", "xlogy",
 ]

@@ -64,7 +64,8 @@ class LoopKernel:
             key = graph_key(self.graph, order)
             symbols = data_symbols(self.graph, order)
         return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol)), [self._symbol],
-                                 key=None if key is None else (("loops",), key), symbols=symbols, build=build)
+                                 key=None if key is None else (("loops",), key), symbols=symbols, build=build,
+                                 owner=self)
 
     def python_function(self):
         return None

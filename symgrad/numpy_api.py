@@ -527,22 +527,9 @@ def clip(x, a_min=None, a_max=None, out=None, **kwargs):
     return wrap(x)
 
 
-def _stable_shift(a, b) -> TracedArray:
-    hi = apply(P.maximum_p, a, b)
-    finite = apply(P.less_p, apply(P.abs_p, hi), np.inf)
-    return apply(P.stop_gradient_p, apply(P.where_p, finite, hi, 0.0))
-
-
-def logaddexp(a, b):
-    # m + log(exp(a - m) + exp(b - m)) with m = max(a, b) held constant: exact derivatives at every
-    # order (a derivative through `max` and `abs` would be wrong at a == b).
-    m = _stable_shift(a, b)
-    return m + apply(P.log_p, apply(P.exp_p, wrap(a) - m) + apply(P.exp_p, wrap(b) - m))
-
-
 def logaddexp2(a, b):
     ln2 = math.log(2.0)
-    return logaddexp(wrap(a) * ln2, wrap(b) * ln2) / ln2
+    return apply(P.logaddexp_p, wrap(a) * ln2, wrap(b) * ln2) / ln2
 
 
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
@@ -563,20 +550,20 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 # ----- Refusals -----
 
+_LINALG = "linear algebra is not traced yet: compute it outside the function and pass it in instead, or give its " \
+    "derivative with `symgrad.custom_vjp`"
 _UNSUPPORTED = {
-    "sort": "sorting is not differentiable as a static graph",
-    "argsort": "its result is integer positions that depend on the values",
-    "argmax": "its result is an integer position that depends on the values; use `np.max` for the value",
-    "argmin": "its result is an integer position that depends on the values; use `np.min` for the value",
-    "nonzero": "its result depends on the values", "unique": "its result depends on the values",
-    "searchsorted": "its result depends on the values", "argwhere": "its result depends on the values",
-    "round": "use `np.floor(x + 0.5)` (derivative 0)", "around": "use `np.floor(x + 0.5)` (derivative 0)",
-    "rint": "use `np.floor(x + 0.5)` (derivative 0)", "partition": "it sorts by value",
-    "inv": "linear algebra is not traced yet", "solve": "linear algebra is not traced yet",
-    "det": "linear algebra is not traced yet", "slogdet": "linear algebra is not traced yet",
-    "eig": "linear algebra is not traced yet", "eigh": "linear algebra is not traced yet",
-    "svd": "linear algebra is not traced yet", "cholesky": "linear algebra is not traced yet",
-    "pinv": "linear algebra is not traced yet",
+    "sort": "sorting is not a static graph; use `np.max`/`np.min` for extremes instead",
+    "argsort": "its result is positions that depend on the values; use `np.max`/`np.min` instead",
+    "argmax": "its result is a position that depends on the values; use `np.max` for the value instead",
+    "argmin": "its result is a position that depends on the values; use `np.min` for the value instead",
+    "nonzero": "its result depends on the values; use `np.where(condition, a, b)` instead",
+    "unique": "its result depends on the values", "searchsorted": "its result depends on the values",
+    "argwhere": "its result depends on the values; use `np.where(condition, a, b)` instead",
+    "round": "use `np.floor(x + 0.5)` instead (derivative 0)", "around": "use `np.floor(x + 0.5)` instead",
+    "rint": "use `np.floor(x + 0.5)` instead (derivative 0)", "partition": "it sorts by value; use `np.max` instead",
+    **dict.fromkeys([f"linalg.{name}" for name in ("inv", "solve", "det", "slogdet", "eig", "eigh", "svd",
+                                                    "cholesky", "pinv")], _LINALG),
 }
 
 
@@ -613,7 +600,7 @@ _FUNCTIONS: dict[Callable, Callable] = {
     np.size: lambda x, axis=None: wrap(x).size if axis is None else wrap(x).shape[axis],
 }
 for _name in _UNSUPPORTED:
-    _func = getattr(np, _name, None) or getattr(np.linalg, _name, None)
+    _func = functools.reduce(lambda module, part: getattr(module, part, None), _name.split("."), np)
     if _func is not None and _func not in _FUNCTIONS:
         _FUNCTIONS[_func] = _refuse(_name)
 
@@ -627,7 +614,7 @@ _UFUNCS.update(
     reciprocal=lambda x: apply(P.div_p, 1.0, x),
     exp2=lambda x: apply(P.pow_p, 2.0, x),
     positive=wrap, conjugate=wrap,
-    matmul=matmul, logaddexp=logaddexp, logaddexp2=logaddexp2,
+    matmul=matmul, logaddexp2=logaddexp2,
     deg2rad=lambda x: apply(P.mul_p, x, np.pi / 180.0),
     rad2deg=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
     radians=lambda x: apply(P.mul_p, x, np.pi / 180.0),

@@ -431,7 +431,21 @@ def _indices(shape: tuple[int, ...]):
 
 
 def _latex_name(name: str) -> str:
-    if "[" not in name:
-        return name
+    """A parameter path as a LaTeX symbol with one subscript: `J_x[0, 1]` is `J_{x,0,1}`.
+
+    Each `_` part and each index becomes one entry of a single subscript
+    (`J_x_{0,1}`, a double subscript, is an error in LaTeX, MathJax and
+    matplotlib); characters LaTeX gives a meaning to (quotes of dict keys,
+    braces, `%`, `#`, ...) are left out.
+    """
     base, _, rest = name.partition("[")
-    return f"{base}_{{{rest.rstrip(']').replace(' ', '').replace('][', ',')}}}"
+    parts = [_latex_safe(p) for p in base.split("_")]
+    parts = [p for p in parts if p]
+    indices = [_latex_safe(i) for i in rest.rstrip("]").replace("][", ",").split(",")] if rest else []
+    head, subscripts = (parts[0], parts[1:]) if parts else ("?", [])
+    subscripts += [i for i in indices if i]
+    return f"{head}_{{{','.join(subscripts)}}}" if subscripts else head
+
+
+def _latex_safe(text: str) -> str:
+    return "".join(c for c in text if c.isascii() and (c.isalnum() or c in ".-"))

@@ -14,7 +14,8 @@ Any other use of the map batches it as array code over the data
 
 Each row sum has its own `Primitive` (like custom rules) holding the data,
 the row symbols, the outer variables and the row expression; primitives are
-cached, so equal sums are one node.
+cached on their dataset, so equal sums are one node, and the data lives as
+long as a graph (or kernel) uses it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Dataset:
         self.columns = columns
         self.n = n
         self.rows = rows
+        # Row-sum primitives over this data, by (expression, variables): equal sums are one node.
+        # Kept here, not in a global table, so that they and the data go when the dataset goes.
+        self.primitives: dict[tuple, Primitive] = {}
 
     def extended(self, data: np.ndarray, symbols: np.ndarray, row: Node) -> Dataset:
         return Dataset(self.columns + [(data, symbols)], self.n, self.rows | {row})
@@ -66,7 +70,6 @@ class RowSum:
     expression: Node
 
 
-_primitives: dict[tuple, Primitive] = {}
 _names = itertools.count()
 
 
@@ -76,10 +79,10 @@ def row_sum(dataset: Dataset, expression: Node, variables: tuple[Node, ...]) -> 
     if expression.op is const_p:
         return const(expression.param * dataset.n)
     variables = tuple(dict.fromkeys(variables))
-    key = (id(dataset), expression, variables)
-    prim = _primitives.get(key)
+    key = (expression, variables)
+    prim = dataset.primitives.get(key)
     if prim is None:
-        prim = _primitives[key] = _row_sum_primitive(dataset, variables, expression)
+        prim = dataset.primitives[key] = _row_sum_primitive(dataset, variables, expression)
     return prim.bind(*variables) if variables else _constant_sum(dataset, expression)
 
 

@@ -1,11 +1,12 @@
 """Runtime: turn LLVM modules into native code and call it.
 
-The only module that talks to LLVM (through `llvmlite.binding`). A single
-MCJIT engine, created on first use, holds every kernel; modules are parsed,
+The only module that talks to LLVM (through `llvmlite.binding`). MCJIT
+engines, created on demand, hold the kernels' code; modules are parsed,
 verified, optimised for the host CPU and compiled to object code, or their
 object code is loaded from the persistent compile cache (`symgrad.cache`),
-before they are linked. A `Kernel` checks its arguments in Python before
-native code runs, so no input can crash the process.
+before they are linked, and their code is freed when the last kernel using
+it is garbage (see `_Engine`). A `Kernel` checks its arguments in Python
+before native code runs, so no input can crash the process.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import functools
 import itertools
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -46,18 +48,43 @@ _names = itertools.count()
 
 
 class _Engine:
-    """The process-wide JIT: a target machine for this CPU and one MCJIT engine.
+    """The process-wide JIT: a target machine for this CPU and an MCJIT engine.
 
     Every module's object code goes through the compile cache (`symgrad.cache`):
     compiled from IR on a miss, read from disk on a hit, then linked into the
     engine the same way. Kernel names hold a number unique in this process
     (`unique_symbol`); the cached code has placeholders in its place, put
     back when it is linked.
+
+    MCJIT frees a module's machine code only when the engine that holds it
+    is disposed of (`remove_module` gives back the IR, not the code), so the
+    engine is a *generation*: after `MODULES_PER_ENGINE` modules a fresh one
+    takes new modules, and an old one is closed once every kernel that used
+    it is gone. A loop making throwaway kernels then runs in flat memory; a
+    long-lived kernel pins only its own generation.
     """
+
+    MODULES_PER_ENGINE = 64
 
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
+        # Object code for the modules about to be linked, by module name (see `_new_engine`).
+        self._objects: dict[str, bytes] = {}
+        self._module_names = itertools.count()
+        self._lock = threading.RLock()
+        self._new_engine()
+        # Modules whose last user (a Kernel) is gone, as (engine, module), handled at the next
+        # safe point: a finalizer may run inside a compile, under `_lock`, so it only queues them.
+        self.dead: list[tuple[Any, Any]] = []
+        # Engines that take no new modules: engine -> [its modules, how many are in use].
+        self.retired: dict[Any, list] = {}
+        for name in PYTHON_API:
+            llvm.add_symbol(name, _python_symbol(name))
+        llvm.add_symbol(NUMPY_OBJECTS[0], id(np.ndarray))
+        llvm.add_symbol(NUMPY_OBJECTS[1], id(np.dtype(np.float64)))
+
+    def _new_engine(self) -> None:
         target = llvm.Target.from_default_triple()
         self.cpu = llvm.get_host_cpu_name()
         self.features = llvm.get_host_cpu_features().flatten()
@@ -66,17 +93,11 @@ class _Engine:
         self.modules: list[Any] = []
         # Object code for the modules about to be linked, by module name: MCJIT asks for it
         # (its object cache) instead of compiling the module, which is empty.
-        self._objects: dict[str, bytes] = {}
         self.engine.set_object_cache(None, lambda module: self._objects.pop(module.name, None))
-        self._module_names = itertools.count()
-        self._lock = threading.Lock()
-        for name in PYTHON_API:
-            llvm.add_symbol(name, _python_symbol(name))
-        llvm.add_symbol(NUMPY_OBJECTS[0], id(np.ndarray))
-        llvm.add_symbol(NUMPY_OBJECTS[1], id(np.dtype(np.float64)))
+        self.added = 0
 
     def add(self, source: str | Callable[[], str], names: list[str], *, key: Any = None,
-            symbols: dict[str, int] | None = None, build: Build | None = None) -> dict[str, int]:
+            symbols: dict[str, int] | None = None, build: Build | None = None, owner: Any = None) -> dict[str, int]:
         """Compile an LLVM module, or load it from the compile cache, and return the addresses
         of the named functions.
 
@@ -89,13 +110,15 @@ class _Engine:
             symbols: external symbols the code reads (data arrays), with their addresses
                 in this process.
             build: the record of the build, for its log line and progress display.
+            owner: the only holder of the addresses: the code stays until it is garbage,
+                then `release_dead` frees it.
         """
         build = build or Build(names[0], "module", 0)
         try:
             with self._lock:
                 code, kernel_ids = cache.object_code(source, names, key, self._environment, self._compile, build)
                 with build.stage("load"):
-                    addresses = self._link(code, kernel_ids, names, symbols or {})
+                    addresses = self._link(code, kernel_ids, names, symbols or {}, owner)
         except BaseException:
             build.close(failed=True)
             raise
@@ -121,7 +144,8 @@ class _Engine:
             self._optimize(module)
             return self.machine.emit_object(module)
 
-    def _link(self, code: bytes, kernel_ids: list[str], names: list[str], symbols: dict[str, int]) -> dict[str, int]:
+    def _link(self, code: bytes, kernel_ids: list[str], names: list[str], symbols: dict[str, int],
+              owner: Any = None) -> dict[str, int]:
         code = cache.with_kernel_ids(code, kernel_ids)
         # Symbols are resolved when the code is finalized, below: each module's take effect for it.
         for name, address in symbols.items():
@@ -134,6 +158,9 @@ class _Engine:
         self.engine.add_module(module)
         self.engine.finalize_object()
         self.modules.append(module)
+        self.added += 1
+        if owner is not None:
+            weakref.finalize(owner, self.dead.append, (self.engine, module)).atexit = False
         addresses = {name: self.engine.get_function_address(name) for name in names}
         missing = [name for name, address in addresses.items() if not address]
         if missing:
@@ -141,10 +168,49 @@ class _Engine:
                                "(`symgrad.clear_cache()`) and report this")
         return addresses
 
+    def release_dead(self) -> None:
+        """Free the code of kernels that are gone, and start a new engine when this one is full
+        (call under `_lock`)."""
+        while self.dead:
+            engine, module = self.dead.pop()
+            if engine is self.engine:
+                engine.remove_module(module)
+                self.modules.remove(module)
+                continue
+            entry = self.retired[engine]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.retired[engine]
+                engine.close()  # frees its code and the modules it still owns
+        if self.added >= self.MODULES_PER_ENGINE:
+            if self.modules:
+                self.retired[self.engine] = [self.modules, len(self.modules)]
+            else:
+                self.engine.close()
+            self._new_engine()
+
     def _optimize(self, module) -> None:
         options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
         builder = llvm.create_pass_builder(self.machine, options)
-        builder.getModulePassManager().run(module, builder)
+        passes = builder.getModulePassManager()
+        try:
+            passes.run(module, builder)
+        finally:
+            _dispose_pass_manager(passes)
+
+
+def _dispose_pass_manager(passes) -> None:
+    """Free a pass manager (some 30 kB per module otherwise).
+
+    llvmlite's `ModulePassManager` lists `ObjectRef` before `NewPassManager`
+    among its bases, so `ObjectRef`'s empty `_dispose` hides the one that
+    frees it, and every pipeline leaks. Call the real one while that is so.
+    """
+    from llvmlite.binding import ffi, newpassmanagers
+
+    if type(passes)._dispose is ffi.ObjectRef._dispose:
+        newpassmanagers.NewPassManager._dispose(passes)
+        passes.detach()
 
 
 _engine: _Engine | None = None
@@ -154,7 +220,16 @@ def _get_engine() -> _Engine:
     global _engine
     if _engine is None:
         _engine = _Engine()
+    with _engine._lock:
+        _engine.release_dead()
     return _engine
+
+
+def release_unused_code() -> None:
+    """Free the native code of kernels that are gone (`symgrad.clear_caches` calls this)."""
+    with _lock:
+        if _engine is not None:
+            _engine.release_dead()
 
 
 def _python_symbol(name: str) -> int:
@@ -218,6 +293,7 @@ class Kernel:
         self.cache_key: bytes | None = None
         self._data_symbols: dict[str, int] | None = None
         self._order: list | None = order  # until the first compile needs it
+        self._method_def = None
 
     @property
     def _point(self):
@@ -243,7 +319,7 @@ class Kernel:
                 return
             names = [self._symbol, self._symbol + "_py"]
             addresses = self._compile(names, ("point",), lambda: lower_point(self.graph, self._symbol, True))
-            self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"])
+            self._method_def, self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"], self)
             self._point_fn = _POINT(addresses[self._symbol])
 
     def _compile(self, names: list[str], kind: tuple, lower: Callable) -> dict[str, int]:
@@ -258,7 +334,7 @@ class Kernel:
                 self._data_symbols = data_symbols(self.graph, order)
         key = None if self.cache_key is None else (kind, self.cache_key)
         return _get_engine().add(lambda: module_source(lower()), names, key=key, symbols=self._data_symbols,
-                                 build=build)
+                                 build=build, owner=self)
 
     def python_function(self):
         """The native CPython entry of the kernel (see `codegen.llvm.lower_point`).
@@ -377,15 +453,15 @@ _METH_FASTCALL = 0x0080
 _new_function = ctypes.pythonapi.PyCFunction_NewEx
 _new_function.restype = ctypes.py_object
 _new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-# Method definitions must outlive their functions; kernels are never unloaded.
-_method_defs: list[_MethodDef] = []
+def _builtin_function(name: str, address: int, owner: Any) -> tuple[_MethodDef, Any]:
+    """A builtin function object calling the METH_FASTCALL native code at `address`.
 
-
-def _builtin_function(name: str, address: int):
-    """A builtin function object calling the METH_FASTCALL native code at `address`."""
+    The function holds `owner` as its `self` (which the native code ignores),
+    so the owner, which keeps the method definition and the code alive, lives
+    at least as long as the function; the caller keeps the definition.
+    """
     method = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
-    _method_defs.append(method)
-    return _new_function(ctypes.addressof(method), None, None)
+    return method, _new_function(ctypes.addressof(method), owner, None)
 
 
 @functools.lru_cache(maxsize=256)

@@ -3,12 +3,16 @@ to key the compile cache.
 
 A graph is written as its nodes in topological order, each as
 (primitive name, operand positions, param); reading rebuilds the same DAG.
+A transformed callable whose function cannot be pickled by reference (a
+lambda, a closure) is saved as the graphs of the signatures it compiled,
+which run without the function (`freeze_signatures`, `thaw_transformed`).
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
+from typing import Any
 
 from .ir import Graph, Node, topological_order
 from .primitives import LEAVES, REGISTRY, STRUCTURAL, Indices, const_p, symbol_p
@@ -140,3 +144,53 @@ class _RowSums:
             number = self.tuple_numbers[nodes] = len(self.tuples)
             self.tuples.append(tuple(self.position[n] for n in nodes))
         return number
+def pickles(obj: Any) -> bool:
+    """Whether `obj` pickles (a module-level function does, a lambda does not)."""
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def freeze_signatures(cache: dict) -> list[tuple]:
+    """The compiled signatures of a transformed callable, as picklable data (graphs as bytes)."""
+    return [(key, graph_to_bytes(c.graph), c.float_leaves, c.out_treedef, c.out_is_node, c.out_static,
+             c.lowering) for key, c in cache.items()]
+
+
+def thaw_transformed(name: str, kind: str, frozen: list[tuple]) -> Any:
+    """A transformed callable that runs the signatures in `frozen` and refuses any other."""
+    from .api import Transformed, _Compiled
+    from .loop_kernel import LoopKernel
+    from .runtime import Kernel
+
+    def untraceable(*args: Any) -> Any:
+        raise TypeError(
+            f"`{name}` was unpickled without its Python function, so it runs only the input signatures "
+            f"compiled before pickling ({'; '.join(_describe_key(key) for key, *_ in frozen)}), not this one. "
+            "To pickle a callable that compiles any signature, transform a function defined at module level."
+        )
+
+    untraceable.__name__ = name
+    transformed = Transformed(untraceable, lambda args, fresh: untraceable(), kind)
+    transformed.__name__ = transformed.__qualname__ = name
+    for key, graph_bytes, float_leaves, out_treedef, out_is_node, out_static, lowering in frozen:
+        graph = graph_from_bytes(graph_bytes)
+        kernel = LoopKernel(graph, name) if lowering == "loops" else Kernel(graph, name)
+        transformed._cache[key] = _Compiled(graph, kernel, float_leaves, out_treedef, out_is_node, out_static,
+                                            lowering)
+    return transformed
+
+
+def _describe_key(key: tuple) -> str:
+    """A signature's arguments as people read them: `(float64 (3,), constant 2)`."""
+    parts = []
+    for leaf in key[1]:
+        if leaf[0] == "f":
+            parts.append(f"float64 {leaf[1]}")
+        elif len(leaf) == 3:
+            parts.append(f"constant {leaf[2]!r:.20}")
+        else:
+            parts.append(f"constant array {leaf[1]} {leaf[2]}")
+    return "(" + ", ".join(parts) + ")"

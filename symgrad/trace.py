@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import linecache
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -82,8 +83,23 @@ def tracing_error(what: str, suggestion: str) -> TracingError:
     return TracingError(f"{what}{where}.\n  {suggestion}")
 
 
+def _math_function_called() -> str | None:
+    """The `math.f` the user's line calls on a traced value, if any (it asks for a Python float)."""
+    frame = _user_frame()
+    if frame is None:
+        return None
+    match = re.search(r"\bmath\.(\w+)\(", linecache.getline(frame.f_code.co_filename, frame.f_lineno))
+    return match.group(1) if match else None
+
+
 def _no_concrete(kind: str):
     def refuse(self, *args):
+        name = _math_function_called() if kind == "float" else None
+        if name is not None:
+            raise tracing_error(
+                f"`math.{name}` is not supported by symgrad on traced values (it converts them to a Python float)",
+                f"Use `np.{name}` or `symgrad.{name}` instead: they are traced.",
+            )
         raise tracing_error(
             f"cannot use a traced value as a Python {kind}",
             "Branching on inputs cannot be captured in a static graph; use "
@@ -476,7 +492,8 @@ def _contains_traced(x: Any) -> bool:
         return any(_contains_traced(v) for v in x.values())
     if isinstance(x, np.ndarray) and x.dtype == object:
         return any(isinstance(v, (TracedArray, Node)) for v in x.flat)
-    return False
+    children = tree.registered_children(x)
+    return children is not None and any(_contains_traced(v) for v in children)
 
 
 def is_traced(x: Any) -> bool:

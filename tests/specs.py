@@ -167,8 +167,8 @@ SPECIAL: dict[str, tuple[Special, ...]] = {
     # softplus neither overflows nor cancels far from 0.
     "softplus": (Special((0.0,), (0.5,)), Special((800.0,), (1.0,)), Special((-800.0,), (0.0,))),
     "neg": (Special((0.0,), (-1.0,)),),
-    # JAX's conventions at kinks: abs'(0) = 0, relu'(0) = 0.
-    "abs": (Special((0.0,), (0.0,)), Special((-2.0,), (-1.0,))),
+    # JAX's conventions at kinks: abs'(0) = 1 (the x >= 0 branch), relu'(0) = 0.
+    "abs": (Special((0.0,), (1.0,)), Special((-2.0,), (-1.0,))),
     "sign": (Special((0.0,), (0.0,)), Special((-0.0,), (0.0,)), Special((math.nan,))),
     "floor": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "ceil": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
@@ -197,6 +197,17 @@ PRIMITIVE_SPECS.update(
                       Special((0.0, 3.0), (0.0, None)),
                       Special((-8.0, 1.0 / 3.0)))),
     # ----- Binary elementary functions -----
+    logaddexp=Spec(np.logaddexp, 2, each(REAL, REAL),
+                   special=(Special((0.0, 0.0), (0.5, 0.5)), Special((800.0, 0.0), (1.0, 0.0)),
+                            Special((-800.0, 0.0), (0.0, 1.0)), Special((math.inf, math.inf)),
+                            Special((-math.inf, 1.0), (0.0, 1.0)))),
+    # x*log(y), 0 where x = 0 (then exactly 0 along y; 0 along x too at x = y = 0, so x**y*log(x) has limits).
+    xlogy=Spec(sg.xlogy, 2, each(REAL, POSITIVE),
+               special=(Special((2.0, 3.0), (math.log(3.0), 2.0 / 3.0)),
+                        Special((0.0, 2.0), (math.log(2.0), 0.0)),
+                        Special((0.0, 0.0), (0.0, 0.0)),
+                        Special((0.0, math.inf), (math.inf, 0.0)),
+                        Special((1.0, -1.0)))),
     arctan2=Spec(sg.arctan2, 2, each(nonzero(0.3, 3.0), REAL),  # y != 0: off the branch cut
                  special=(Special((1.0, 1.0), (0.5, -0.5)), Special((0.0, 0.0)))),
     hypot=Spec(sg.hypot, 2, each(nonzero(0.3, 3.0), nonzero(0.3, 3.0)),

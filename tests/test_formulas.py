@@ -1,6 +1,7 @@
 """What `str(formula)` and `formula.latex()` show people: short, faithful, and fast on big graphs."""
 
 import math
+import re
 import time
 
 import numpy as np
@@ -73,6 +74,33 @@ def test_latex_is_inline_when_small_and_aligned_with_temporaries_when_shared():
     latex = sg.grad(f, argnums=(0, 1)).formula(1.0, 2.0).latex()
     assert latex.startswith(r"\begin{aligned}t_{0} &= ") and latex.endswith(r"\end{aligned}")
     assert sg.grad(f).formula(1.0, 2.0)._repr_latex_().startswith("$\\displaystyle ")
+
+
+def _latex_rows(latex: str) -> list[str]:
+    body = latex.removeprefix(r"\begin{aligned}").removesuffix(r"\end{aligned}")
+    return [row.replace("&", "") for row in body.split(r" \\ ")]
+
+
+def test_latex_names_of_array_outputs_have_a_single_subscript():
+    latex = sg.jacobian(lambda x: np.sin(x) * x[0]).formula(np.ones(2)).latex()
+    rows = _latex_rows(latex)
+    assert [row.split(" = ")[0] for row in rows] == ["J_{x,0,0}", "J_{x,0,1}", "J_{x,1,0}", "J_{x,1,1}"]
+    assert "x_{0}" in latex
+    # and names from dict keys or several underscores: one subscript, no quote or brace of the key
+    latex = sg.grad(lambda p: (p["w_in"] ** 2).sum()).formula({"w_in": np.ones(2)}).latex()
+    assert [row.split(" = ")[0] for row in _latex_rows(latex)] == ["dp_{win,0}", "dp_{win,1}"]
+    for row in rows + _latex_rows(latex):
+        assert not re.search(r"_(\{[^{}]*\}|\w)_", row), row
+
+
+def test_latex_rows_of_array_outputs_parse_in_matplotlib_mathtext():
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    parser = mathtext.MathTextParser("path")
+    for latex in (sg.jacobian(lambda x: np.sin(x) * x[0]).formula(np.ones(2)).latex(),
+                  sg.hessian(lambda x: (x ** 3).sum()).formula(np.ones((2, 2))).latex(),
+                  sg.grad(lambda p: (p["w_in"] ** 2).sum()).formula({"w_in": np.ones(2)}).latex()):
+        for row in _latex_rows(latex):
+            parser.parse(f"${row}$")
 
 
 def test_a_deep_dag_is_never_expanded_into_a_tree():

@@ -188,6 +188,61 @@ def test_a_pickled_gradient_gives_the_same_numbers_in_a_fresh_process():
     assert there == here
 
 
+def rosen(x):
+    """Rosenbrock's function, at module level so that its transformations pickle by reference."""
+    return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
+
+
+def test_a_vmap_of_a_gradient_of_a_module_level_function_pickles_before_and_after_a_call():
+    xs = np.random.default_rng(9).normal(size=(5, 4))
+    batched = sg.vmap(sg.grad(rosen))
+    fresh = pickle.loads(pickle.dumps(batched))  # never called: pickled as the call that made it
+    here = batched(xs)
+    np.testing.assert_array_equal(fresh(xs), here)
+    there = _in_fresh_process(pickle.dumps(batched), f"[f(np.array({xs.tolist()}))]")
+    np.testing.assert_array_equal(np.asarray(there[0]), here)
+    # and it still compiles new signatures after unpickling (the function came along)
+    assert fresh(np.ones((2, 3))).shape == (2, 3)
+
+
+def test_a_gradient_of_a_lambda_pickles_as_its_compiled_graph_and_runs_in_a_fresh_process():
+    g = sg.grad(lambda w, x: (np.tanh(x @ w) ** 2).sum() + np.sin(w).sum() * 0.1, argnums=(0, 1))
+    w, x = _point(10)
+    here = [r.tolist() for r in g(w, x)]
+    payload = pickle.dumps(g)
+    there = _in_fresh_process(payload, f"f(np.array({w.tolist()}), np.array({x.tolist()}))")
+    assert there == here
+    batched = sg.vmap(sg.grad(lambda v: (v ** 3).sum()))
+    assert batched(np.ones((2, 3))).shape == (2, 3)
+    there = _in_fresh_process(pickle.dumps(batched), "[f(np.full((4, 3), 2.0))]")
+    assert there == [np.full((4, 3), 12.0).tolist()]
+
+
+def test_an_unpickled_lambda_gradient_refuses_a_signature_it_was_not_compiled_for():
+    g = sg.grad(lambda v: (v ** 3).sum())
+    g(np.ones(3))
+    script = (
+        "import pickle, numpy as np\n"
+        f"f = pickle.loads({pickle.dumps(g)!r})\n"
+        "print(f(np.full(3, 2.0)).tolist())\n"
+        "try:\n"
+        "    f(np.ones(2))\n"
+        "except TypeError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    values, message = done.stdout.splitlines()
+    assert values == "[12.0, 12.0, 12.0]"
+    assert "without its Python function" in message and "float64 (3,)" in message
+    assert "module level" in message
+
+
+def test_a_lambda_gradient_never_called_cannot_be_pickled_and_says_why():
+    with pytest.raises(TypeError, match="call it once first"):
+        pickle.dumps(sg.grad(lambda v: v ** 2))
+
+
 def test_a_graph_larger_than_one_function_is_split_into_parts_with_the_same_results(monkeypatch):
     from symgrad.codegen import llvm as codegen
     from symgrad.evaluate import evaluate

@@ -19,10 +19,11 @@ def _warnings_are_errors():
 # ----- kinks -----
 
 
-def test_abs_and_relu_have_derivative_zero_at_zero():
-    assert sg.grad(sg.abs)(0.0) == 0.0
-    assert sg.grad(lambda x: abs(x))(0.0) == 0.0
-    assert sg.grad(np.abs)(0.0) == 0.0
+def test_abs_has_derivative_one_and_relu_zero_at_zero():
+    # JAX's convention: abs'(0) = 1, the derivative of the x >= 0 branch.
+    assert sg.grad(sg.abs)(0.0) == 1.0
+    assert sg.grad(lambda x: abs(x))(0.0) == 1.0
+    assert sg.grad(np.abs)(0.0) == 1.0
     assert sg.grad(sg.relu)(0.0) == 0.0
     # and the usual values away from the kink
     assert sg.grad(sg.abs)(-2.0) == -1.0
@@ -30,8 +31,18 @@ def test_abs_and_relu_have_derivative_zero_at_zero():
     assert sg.grad(sg.relu)(-1.0) == 0.0
     assert sg.grad(sg.relu)(1.0) == 1.0
     x = np.array([-1.5, 0.0, 2.0])
-    np.testing.assert_array_equal(sg.jacfwd(sg.abs)(x), np.diag([-1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(sg.jacfwd(sg.abs)(x), np.diag([-1.0, 1.0, 1.0]))
     np.testing.assert_array_equal(sg.jacrev(sg.relu)(x), np.diag([0.0, 0.0, 1.0]))
+
+
+def test_hessians_of_smooth_functions_written_with_abs_are_right_at_zero():
+    assert sg.hessian(lambda x: np.abs(x) ** 2)(0.0) == 2.0
+    assert sg.hessian(lambda x: np.abs(x * x))(0.0) == 2.0
+    assert sg.hessian(lambda x: abs(x) ** 2)(0.0) == 2.0
+    h = sg.hessian(lambda x: np.abs(x[0] ** 2 + x[1] ** 2 + x[0] * x[1]))(np.zeros(2))
+    np.testing.assert_array_equal(h, [[2.0, 1.0], [1.0, 2.0]])
+    # away from 0, both branches still give the true Hessian
+    np.testing.assert_array_equal(sg.hessian(lambda x: np.abs(x) ** 2)(-3.0), 2.0)
 
 
 @pytest.mark.parametrize("op", [sg.maximum, sg.minimum, np.maximum, np.minimum], ids=lambda f: f.__name__)

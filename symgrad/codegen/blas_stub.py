@@ -43,5 +43,7 @@ def ensure_gemm() -> None:
         b.call(cblas, [ir.Constant(i64, 101), to_cblas(ta), to_cblas(tb), m, n, k, alpha, a, lda, bb, ldb, beta, c,
                        ldc])
         b.ret_void()
-        _get_engine().add(str(module), ["symgrad_gemm"])
+        address = _get_engine().add(str(module), ["symgrad_gemm"])["symgrad_gemm"]
+        # Registered process-wide: kernels in later engine generations link to it by name.
+        binding.add_symbol("symgrad_gemm", address)
         _done = True

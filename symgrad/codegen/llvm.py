@@ -15,7 +15,10 @@ Two functions per graph:
         unit-stride inputs and all outputs move as whole vectors.
 
 The batch function evaluates `VECTOR_WIDTH` points at once in LLVM vector
-types (the batch axis is the SIMD axis). In a last, partial block the lanes
+types (the batch axis is the SIMD axis): 8 with AVX-512, 4 with AVX2, else
+2, or fewer when `SYMGRAD_VECTOR_WIDTH` (2, 4 or 8) is set before import,
+which lets tests run other machines' code paths. Stack arrays are reserved
+in a function's entry block, once per call, never inside its loops. In a last, partial block the lanes
 past the end are masked (loads and stores) or clamped to the last point
 (strided loads), so no scalar tail loop is needed (one body to compile,
 not two). Transcendental
@@ -57,14 +60,27 @@ ROW_THREADS = max(1, min(os.cpu_count() or 1, 8))
 _VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.maximum", "llvm.minimum"}
 
 
+# libmvec's ISA letter for each vector width: SSE4 (2 lanes), AVX2 (4), AVX-512 (8).
+_ISA_OF_WIDTH = {2: "b", 4: "d", 8: "e"}
+
+
 def _host_vector_isa() -> tuple[str, int]:
-    """libmvec's ISA letter and the lanes of a double vector on this CPU."""
+    """libmvec's ISA letter and the lanes of a double vector on this CPU.
+
+    `SYMGRAD_VECTOR_WIDTH=2` (or 4) set before import asks for narrower
+    vectors than the CPU has, so that tests can run the code paths of other
+    machines; a width the CPU lacks is refused.
+    """
     features = binding.get_host_cpu_features()
-    if features.get("avx512f"):
-        return "e", 8
-    if features.get("avx2"):
-        return "d", 4
-    return "b", 2
+    widest = 8 if features.get("avx512f") else 4 if features.get("avx2") else 2
+    forced = os.environ.get("SYMGRAD_VECTOR_WIDTH", "")
+    if not forced:
+        return _ISA_OF_WIDTH[widest], widest
+    if forced not in ("2", "4", "8"):
+        raise ValueError(f"SYMGRAD_VECTOR_WIDTH must be 2, 4 or 8 (doubles per vector), got {forced!r}")
+    if int(forced) > widest:
+        raise ValueError(f"SYMGRAD_VECTOR_WIDTH={forced}: this CPU's vectors hold at most {widest} doubles")
+    return _ISA_OF_WIDTH[int(forced)], int(forced)
 
 
 def _load_libmvec() -> bool:
@@ -246,7 +262,7 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
     out = None if scalar else array_data(objects[-1], out_shape)
     # Gather the arguments into one input buffer and call the point function
     # (the body is compiled once, not once per entry).
-    buffer = b.alloca(DOUBLE, size=ir.Constant(I64, max(1, len(graph.inputs))), name="in")
+    buffer = _stack_array(b, DOUBLE, len(graph.inputs), name="in")
     position = 0
     for value, shape in zip(inputs, graph.input_shapes):
         if shape == ():
@@ -262,7 +278,7 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
         b.call(incref, [none])
         b.ret(none)
     else:
-        results_buffer = b.alloca(DOUBLE, size=ir.Constant(I64, len(graph.outputs)), name="out")
+        results_buffer = _stack_array(b, DOUBLE, len(graph.outputs), name="out")
         b.call(point, [buffer, results_buffer])
         results = [b.load(_element(b, results_buffer, j)) for j in range(len(graph.outputs))]
         if len(results) == 1:
@@ -507,6 +523,24 @@ def _declare_masked(module: ir.Module, kind: str, width: int) -> ir.Function:
     return ir.Function(module, fn_type, name)
 
 
+def _stack_array(builder: ir.IRBuilder, kind: ir.Type, count: int = 1, name: str = "") -> ir.Value:
+    """An `alloca` of `count` values, placed at the top of the function's entry block.
+
+    Stack space is then reserved once per call: an `alloca` emitted where the
+    builder stands (inside the batch loop, say) would grow the stack on every
+    iteration until the process dies of a stack overflow.
+    """
+    entry = builder.function.entry_basic_block
+    top = ir.IRBuilder(entry)
+    if entry.instructions:
+        top.position_before(entry.instructions[0])
+    array = top.alloca(kind, size=ir.Constant(I64, max(1, count)), name=name)
+    if builder.block is entry:
+        # Builders here append at the end of their block; keep `builder` there past the insertion.
+        builder.position_at_end(entry)
+    return array
+
+
 def _element(builder: ir.IRBuilder, pointer: ir.Value, k: int) -> ir.Value:
     return builder.gep(pointer, [ir.Constant(I64, k)], inbounds=True)
 
@@ -552,7 +586,7 @@ class _Lowering:
         for node in graph.outputs:
             if node.args:
                 slots.setdefault(node, len(slots))
-        scratch = b.alloca(self.type, size=ir.Constant(I64, len(slots)), name="scratch")
+        scratch = _stack_array(b, self.type, len(slots), name="scratch")
         for node in graph.inputs:
             b.store(self.values[node], b.gep(scratch, [ir.Constant(I64, slots[node])], inbounds=True))
         chunk_type = ir.FunctionType(ir.VoidType(), [self.type.as_pointer()])
@@ -625,14 +659,14 @@ class _Lowering:
         b = self.builder
         variables = list(binding)
         rows = _row_function(self.module, dataset, expressions, variables, f"{b.function.name}_rows")
-        values = b.alloca(DOUBLE, size=ir.Constant(I64, max(1, len(variables))), name="variables")
+        values = _stack_array(b, DOUBLE, len(variables), name="variables")
         for k, v in enumerate(variables):
             b.store(self.values[binding[v]], b.gep(values, [ir.Constant(I64, k)], inbounds=True))
         threads = ROW_THREADS if dataset.n >= PARALLEL_MIN_ROWS else 1
         bounds = [min(dataset.n, -(-dataset.n * t // threads // VECTOR_WIDTH) * VECTOR_WIDTH) for t in range(threads)]
         bounds.append(dataset.n)
         count = len(expressions)
-        partial = b.alloca(DOUBLE, size=ir.Constant(I64, threads * count), name="partial_sums")
+        partial = _stack_array(b, DOUBLE, threads * count, name="partial_sums")
         part = [b.gep(partial, [ir.Constant(I64, t * count)], inbounds=True) for t in range(threads)]
         span = [(ir.Constant(I64, bounds[t]), ir.Constant(I64, bounds[t + 1])) for t in range(threads)]
         started = []
@@ -640,10 +674,10 @@ class _Lowering:
             worker = _row_worker(self.module, rows)
             create = _declare(self.module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
             for t in range(1, threads):
-                task = b.alloca(I64, size=ir.Constant(I64, 4))
+                task = _stack_array(b, I64, 4, name="task")
                 for k, value in enumerate([b.ptrtoint(values, I64), span[t][0], span[t][1], b.ptrtoint(part[t], I64)]):
                     b.store(value, b.gep(task, [ir.Constant(I64, k)], inbounds=True))
-                handle = b.alloca(I64)
+                handle = _stack_array(b, I64, name="thread")
                 code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
                 started.append((t, handle, code))
         b.call(rows, [values, *span[0], part[0]])

@@ -3,7 +3,8 @@
 One `defprimitive` call per primitive. Derivatives are written with the
 builders of this module (`mul`, `cos`, `where`, ...), so a derivative is a
 graph of the same primitives and can be differentiated again. Conventions at
-kinks follow JAX: `abs'(0) = 0`, `relu'(0) = 0`, `maximum` splits ties evenly.
+kinks follow JAX: `abs'(0) = 1` (the x >= 0 branch), `relu'(0) = 0`, `maximum`
+splits ties evenly.
 """
 
 from __future__ import annotations
@@ -129,10 +130,24 @@ def _pow_simplify(x: Node, y: Node) -> Node | None:
 
 
 def _pow_partials(x: Node, y: Node):
-    # d(x**y)/dx = y*x**(y-1); d(x**y)/dy = log(x)*x**y (only built when y varies).
-    # At x = 0, x**y is 0 (y > 0) and the limit of log(x)*x**y is 0: take log(1) there, as JAX does.
+    # d(x**y)/dx = y*x**(y-1); d(x**y)/dy = x**y*log(x) (only built when y varies).
+    # At x = 0, x**y is 0 (y > 0) and the limit of x**y*log(x) is 0, which is what xlogy gives.
     dx = mul(y, power(x, sub(y, 1.0)))
-    dy = None if y.op is const_p else mul(log(where(equal(x, 0.0), 1.0, x)), power(x, y))
+    dy = None if y.op is const_p else xlogy(power(x, y), x)
+    return dx, dy
+
+
+def _xlogy_impl(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.asarray(x) == 0, 0.0, x * np.log(y))
+
+
+def _xlogy_partials(x: Node, y: Node):
+    # d/dx = log(y), taken as 0 at x = y = 0 (the 0*log(0) = 0 convention, so that the chain
+    # through x**y*log(x) at x = 0 stays 0); d/dy = x/y, exactly 0 where x = 0 (xlogy(0, y) is 0).
+    x_is_zero = equal(x, 0.0)
+    dx = where(logical_and_p.bind(x_is_zero, equal(y, 0.0)), 0.0, log(y))
+    dy = where(x_is_zero, 0.0, div(x, y))
     return dx, dy
 
 
@@ -176,6 +191,11 @@ expm1_p = defprimitive(
 log_p = defprimitive(
     "log", 1, impl=np.log, partials=lambda x: (div(1.0, x),), sympy="log",
     llvm=Intrinsic("llvm.log"), ufunc="log",
+)
+# x*log(y), and 0 where x = 0 whatever y is (SciPy's `xlogy`).
+xlogy_p = defprimitive(
+    "xlogy", 2, impl=_xlogy_impl, partials=_xlogy_partials, sympy=lambda sp, x, y: x * sp.log(y),
+    decompose=lambda x, y: where(equal(x, 0.0), 0.0, mul(x, log(y))),
 )
 log1p_p = defprimitive(
     "log1p", 1, impl=np.log1p, partials=lambda x: (div(1.0, add(1.0, x)),),
@@ -276,10 +296,24 @@ softplus_p = defprimitive(
     decompose=lambda x: add(maximum(x, 0.0), log1p(exp(neg(absolute(x))))),
 )
 
+# log(exp(x) + exp(y)); d/dx = exp(x - out) = sigmoid(x - y). Declared with its own partials (as JAX's
+# custom JVP does), so that neither the kink of its stable form nor abs'(0) enters the derivative.
+logaddexp_p = defprimitive(
+    "logaddexp", 2, impl=np.logaddexp,
+    partials=lambda x, y: (sigmoid(sub(x, y)), sigmoid(sub(y, x))),
+    sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)),
+    # max(x, y) + log1p(exp(-|x - y|)) neither overflows nor cancels; a tie (also ±inf) is x + log(2).
+    decompose=lambda x, y: where(equal(x, y), add(x, LN2),
+                                 add(maximum(x, y), log1p(exp(neg(absolute(sub(x, y))))))),
+    commutative=True, ufunc="logaddexp",
+)
+
 # ----- Piecewise functions (derivative conventions at kinks follow JAX) -----
 
+# abs'(x) is 1 for x >= 0 (also at the kink 0, as in JAX) and -1 below: with abs'(0) = 0, the
+# second derivative of smooth functions written with abs (abs(x)**2) would be 0 at 0 instead of 2.
 abs_p = defprimitive(
-    "abs", 1, impl=np.abs, partials=lambda x: (sign(x),), sympy="Abs",
+    "abs", 1, impl=np.abs, partials=lambda x: (where(greater_equal(x, 0.0), 1.0, -1.0),), sympy="Abs",
     llvm=Intrinsic("llvm.fabs"), ufunc="absolute",
 )
 sign_p = defprimitive(
@@ -391,6 +425,7 @@ power = pow_p.bind
 exp = exp_p.bind
 expm1 = expm1_p.bind
 log = log_p.bind
+xlogy = xlogy_p.bind
 log1p = log1p_p.bind
 sqrt = sqrt_p.bind
 cbrt = cbrt_p.bind
@@ -407,6 +442,7 @@ sign = sign_p.bind
 maximum = maximum_p.bind
 minimum = minimum_p.bind
 greater = greater_p.bind
+greater_equal = greater_equal_p.bind
 less = less_p.bind
 equal = equal_p.bind
 not_equal = not_equal_p.bind
