@@ -86,6 +86,32 @@ def _get_engine() -> _Engine:
     return _engine
 
 
+_contraction_lock = threading.Lock()
+_contractions: dict[tuple, dict[str, int]] = {}
+
+
+def contraction(width: int | None = None, policy=None, use_blas: bool = True) -> dict[str, int]:
+    """The addresses of the contraction entries (`symgrad_gemm`, ...; see `codegen.contract`).
+
+    Compiled once per process. With the defaults, the entries are also
+    named for JIT code (`symgrad_gemm`, `symgrad_gemm_batched`): call this
+    before adding a module that declares them. Other arguments build a
+    separate module under another prefix (tests and benchmarks).
+    """
+    from .codegen import contract
+
+    key = (width, policy, use_blas)
+    with _contraction_lock:
+        if key not in _contractions:
+            prefix = "symgrad_" if key == (None, None, True) else f"symgrad_{len(_contractions)}_"
+            module, names = contract.emit_module(prefix, width, policy or contract.POLICY, use_blas)
+            addresses = _get_engine().add(contract.module_source(module, width), names)
+            for name, address in addresses.items():
+                llvm.add_symbol(name, address)
+            _contractions[key] = {name.removeprefix(prefix): address for name, address in addresses.items()}
+    return _contractions[key]
+
+
 def _python_symbol(name: str) -> int:
     """The address of a function or object of the CPython C API in this process."""
     return ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, name))
