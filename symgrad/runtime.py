@@ -33,7 +33,8 @@ from .errors import CompileError
 from .ir import Graph
 
 OPT_LEVEL = 3
-_lock = threading.Lock()
+# Reentrant: code that compiles a module under it may ask for `contraction()` first.
+_lock = threading.RLock()
 _names = itertools.count()
 
 
@@ -86,7 +87,6 @@ def _get_engine() -> _Engine:
     return _engine
 
 
-_contraction_lock = threading.Lock()
 _contractions: dict[tuple, dict[str, int]] = {}
 
 
@@ -101,7 +101,7 @@ def contraction(width: int | None = None, policy=None, use_blas: bool = True) ->
     from .codegen import contract
 
     key = (width, policy, use_blas)
-    with _contraction_lock:
+    with _lock:
         if key not in _contractions:
             prefix = "symgrad_" if key == (None, None, True) else f"symgrad_{len(_contractions)}_"
             module, names = contract.emit_module(prefix, width, policy or contract.POLICY, use_blas)
