@@ -94,22 +94,17 @@ def _operands(m, n, k, ta, tb, batch, rng):
     return a, b, np.zeros(lead + (m, n))
 
 
-def _time(run, flops: float, sample_s: float, repeats: int) -> dict:
+def _calibrate(run, sample_s: float) -> int:
+    """Calls per sample, so that a sample lasts about `sample_s`."""
     run(1)
     t0 = time.perf_counter()
     run(1)
-    once = max(time.perf_counter() - t0, 1e-9)
-    count = max(1, math.ceil(sample_s / once))
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(count)
-        samples.append((time.perf_counter() - t0) / count)
-    median = float(np.median(samples))
-    return {"time_s": median, "gflops": flops / median / 1e9, "calls_per_sample": count}
+    return max(1, math.ceil(sample_s / max(time.perf_counter() - t0, 1e-9)))
 
 
 def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dict:
+    """GFLOP/s medians of every peer on one product; samples of the peers alternate, so that
+    the noise of a shared machine falls on all of them alike."""
     label, m, n, k, ta, tb, batch = case
     a, b, c = _operands(m, n, k, ta, tb, batch, rng)
     op_a = np.swapaxes(a, -1, -2) if ta else a
@@ -119,6 +114,7 @@ def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dic
     args = (ta, tb, m, n, k, 1.0, a.ctypes.data, a.shape[-1], b.ctypes.data, b.shape[-1], 0.0, c.ctypes.data,
             c.shape[-1])
     record = {"case": label, "m": m, "n": n, "k": k, "trans_a": ta, "trans_b": tb, "batch": batch}
+    runs = {}
     for peer in PEERS:
         if peer == "numpy":
             def run(count):
@@ -141,7 +137,17 @@ def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dic
         c[...] = np.nan
         run(1)
         error = float(np.abs(c - reference).max() / max(np.abs(reference).max(), 1e-300))
-        record[peer] = {**_time(run, flops, sample_s, repeats), "max_rel_error": error}
+        runs[peer] = (run, _calibrate(run, sample_s), error)
+    samples = {peer: [] for peer in runs}
+    for _ in range(repeats):
+        for peer, (run, count, _) in runs.items():
+            t0 = time.perf_counter()
+            run(count)
+            samples[peer].append((time.perf_counter() - t0) / count)
+    for peer, (_, count, error) in runs.items():
+        median = float(np.median(samples[peer]))
+        record[peer] = {"time_s": median, "gflops": flops / median / 1e9, "calls_per_sample": count,
+                        "max_rel_error": error}
     return record
 
 

@@ -28,7 +28,7 @@ from llvmlite import ir
 from ..llvm import ROW_THREADS, VECTOR_WIDTH
 from . import blas
 from .dispatch import BATCH_ARGUMENTS, GEMM_ARGUMENTS, Policy, emit_entries
-from .gemm import blocking_for
+from .micro import blocking_for
 
 __all__ = ["BATCH_ARGUMENTS", "GEMM_ARGUMENTS", "POLICY", "Policy", "emit_module", "module_source"]
 

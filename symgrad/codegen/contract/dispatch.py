@@ -20,8 +20,9 @@ from llvmlite import ir
 from ._ir import DOUBLE, DOUBLE_PTR, I8_PTR, I64, at, const, counted_loop, declare, function
 from ._threads import emit_task, pack_words, run_tasks
 from .blas import Routine
-from .gemm import STRIDED_ARGUMENTS, Blocking, emit_naive, emit_product
+from .gemm import STRIDED_ARGUMENTS, emit_naive, emit_product
 from .gemv import emit_axpys, emit_dots
+from .micro import Blocking
 
 GEMM_ARGUMENTS = [("trans_a", I64), ("trans_b", I64), ("m", I64), ("n", I64), ("k", I64), ("alpha", DOUBLE),
                   ("a", DOUBLE_PTR), ("lda", I64), ("b", DOUBLE_PTR), ("ldb", I64), ("beta", DOUBLE),

@@ -19,11 +19,10 @@ reading C when it is 0, as BLAS does); later blocks add to C.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from llvmlite import ir
 
-from ._ir import DOUBLE, DOUBLE_PTR, I8_PTR, I64, at, const, counted_loop, declare, fma_name, function, smin, splat
+from ._ir import DOUBLE, DOUBLE_PTR, I8_PTR, I64, at, const, counted_loop, declare, fma_name, function, smin
+from .micro import Blocking, emit_direct_kernel, emit_packed_kernel, store_scaled
 
 # (name, type) of the arguments of the serial product, after the transposes became strides.
 STRIDED_ARGUMENTS = [("m", I64), ("n", I64), ("k", I64), ("alpha", DOUBLE),
@@ -31,32 +30,8 @@ STRIDED_ARGUMENTS = [("m", I64), ("n", I64), ("k", I64), ("alpha", DOUBLE),
                      ("b", DOUBLE_PTR), ("rsb", I64), ("csb", I64),
                      ("beta", DOUBLE), ("c", DOUBLE_PTR), ("ldc", I64)]
 _BUFFER_ALIGNMENT = 64
-
-
-@dataclass(frozen=True)
-class Blocking:
-    """Register and cache blocking of the product for one vector width."""
-
-    width: int  # doubles per vector
-    mr: int  # rows of a register tile
-    nr: int  # columns of a register tile (a multiple of width)
-    mc: int  # rows of a packed A panel (a multiple of mr)
-    kc: int  # depth of packed panels
-    nc: int  # columns of a packed B panel (a multiple of nr)
-
-
-def blocking_for(width: int) -> Blocking:
-    """The blocking for `<width x double>` vectors (2: SSE, 4: AVX2, 8: AVX-512).
-
-    A tile takes `mr * nr / width` accumulators plus `nr / width + 1`
-    registers for operands: 15 of AVX2's 16, 27 of AVX-512's 32. An A panel
-    (`mc x kc`, 240 KB) fits half of a 512 KB L2; a B micro-panel
-    (`kc x nr`, 16 KB at width 4) fits L1.
-    """
-    if width not in (2, 4, 8):
-        raise ValueError(f"vector width {width} is not supported; use 2, 4 or 8 doubles")
-    mr = 12 if width == 8 else 6
-    return Blocking(width=width, mr=mr, nr=2 * width, mc=120, kc=256, nc=4080)
+# Products of at most this many multiply-adds (m n k), with rows of op(B) contiguous, skip packing.
+DIRECT_MAX_VOLUME = 64**3
 
 
 def emit_product(module: ir.Module, prefix: str, blocking: Blocking) -> ir.Function:
@@ -65,13 +40,19 @@ def emit_product(module: ir.Module, prefix: str, blocking: Blocking) -> ir.Funct
     Requires m, n, k >= 1. Falls back to a plain triple loop if the packing
     buffers cannot be allocated.
     """
-    micro = _emit_micro_kernel(module, prefix, blocking)
+    micro = emit_packed_kernel(module, prefix, blocking)
+    direct = _emit_direct(module, prefix, blocking)
     pack_a = _emit_pack_a(module, prefix, blocking)
     pack_b = _emit_pack_b(module, prefix, blocking)
     naive = emit_naive(module, prefix)
     fn, b = function(module, f"{prefix}product", STRIDED_ARGUMENTS)
     m, n, k, alpha, a, rsa, csa, bm, rsb, csb, beta, c, ldc = fn.args
     blk = blocking
+    volume = b.fmul(b.fmul(b.sitofp(m, DOUBLE), b.sitofp(n, DOUBLE)), b.sitofp(k, DOUBLE))
+    small = b.fcmp_ordered("<=", volume, ir.Constant(DOUBLE, float(DIRECT_MAX_VOLUME)))
+    with b.if_then(b.and_(small, b.icmp_signed("==", csb, const(1)))):
+        b.call(direct, list(fn.args))
+        b.ret_void()
     rows = smin(b, _round_up(b, m, blk.mr), blk.mc)
     depth = smin(b, k, blk.kc)
     cols = smin(b, _round_up(b, n, blk.nr), blk.nc)
@@ -104,6 +85,22 @@ def emit_product(module: ir.Module, prefix: str, blocking: Blocking) -> ir.Funct
                         b.call(micro, [kc, at(b, packed_a, b.mul(ir_, kc)), panel_b, tile, ldc, mr, nr,
                                        alpha, beta_here])
     b.call(declare(module, "free", ir.VoidType(), [I8_PTR]), [buffer])
+    b.ret_void()
+    return fn
+
+
+def _emit_direct(module: ir.Module, prefix: str, blk: Blocking) -> ir.Function:
+    """`void direct(STRIDED_ARGUMENTS)`: the product tile by tile from the operands in place (csb = 1)."""
+    tile = emit_direct_kernel(module, prefix, blk)
+    fn, b = function(module, f"{prefix}direct", STRIDED_ARGUMENTS)
+    m, n, k, alpha, a, rsa, csa, bm, rsb, csb, beta, c, ldc = fn.args
+    # Columns outside: a k x nr strip of B stays in L1 while the tiles below it use it.
+    with counted_loop(b, 0, n, blk.nr, "j") as j:
+        nr = smin(b, b.sub(n, j), blk.nr)
+        with counted_loop(b, 0, m, blk.mr, "i") as i:
+            mr = smin(b, b.sub(m, i), blk.mr)
+            b.call(tile, [k, at(b, a, b.mul(i, rsa)), rsa, csa, at(b, bm, j), rsb,
+                          at(b, c, b.add(b.mul(i, ldc), j)), ldc, mr, nr, alpha, beta])
     b.ret_void()
     return fn
 
@@ -143,86 +140,8 @@ def emit_naive(module: ir.Module, prefix: str) -> ir.Function:
     return fn
 
 
-def store_scaled(b: ir.IRBuilder, fma: ir.Function, value: ir.Value, where: ir.Value, beta: ir.Value) -> None:
-    """`*where = value + beta * *where`, or `value` when beta is 0 (so NaN in C does not propagate)."""
-    old = b.load(where)
-    beta_zero = b.fcmp_ordered("==", beta, ir.Constant(DOUBLE, 0.0))
-    b.store(b.select(beta_zero, value, b.call(fma, [beta, old, value])), where)
-
-
 def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
     return b.mul(b.sdiv(b.add(x, const(multiple - 1)), const(multiple)), const(multiple))
-
-
-def _emit_micro_kernel(module: ir.Module, prefix: str, blk: Blocking) -> ir.Function:
-    """`void micro(kc, ap, bp, c, ldc, mr, nr, alpha, beta)`: C[:mr, :nr] = alpha Ap Bp + beta C."""
-    arguments = [("kc", I64), ("ap", DOUBLE_PTR), ("bp", DOUBLE_PTR), ("c", DOUBLE_PTR), ("ldc", I64),
-                 ("mr", I64), ("nr", I64), ("alpha", DOUBLE), ("beta", DOUBLE)]
-    fn, b = function(module, f"{prefix}micro", arguments, attributes=())
-    kc, ap, bp, c, ldc, mr, nr, alpha, beta = fn.args
-    w = blk.width
-    vector = ir.VectorType(DOUBLE, w)
-    lanes = blk.nr // w
-    fma = declare(module, f"{fma_name()}.v{w}f64", vector, [vector] * 3)
-    zero = ir.Constant(vector, [ir.Constant(DOUBLE, 0.0)] * w)
-    tile = b.alloca(DOUBLE, size=const(blk.mr * blk.nr), name="tile")
-    entry = b.block
-    loop = b.append_basic_block("p")
-    done = b.append_basic_block("p.end")
-    b.branch(loop)
-    b.position_at_end(loop)
-    p = b.phi(I64, name="p")
-    p.add_incoming(const(0), entry)
-    accumulators = [[b.phi(vector) for _ in range(lanes)] for _ in range(blk.mr)]
-    for row in accumulators:
-        for acc in row:
-            acc.add_incoming(zero, entry)
-    a_step = at(b, ap, b.mul(p, const(blk.mr)))
-    b_step = at(b, bp, b.mul(p, const(blk.nr)))
-    columns = [b.load(b.bitcast(at(b, b_step, v * w), vector.as_pointer()), align=8 * w) for v in range(lanes)]
-    sums = []
-    for i, row in enumerate(accumulators):
-        x = splat(b, b.load(at(b, a_step, i)), w)
-        sums.append([b.call(fma, [x, column, acc]) for column, acc in zip(columns, row)])
-    following = b.add(p, const(1))
-    p.add_incoming(following, loop)
-    for row, new_row in zip(accumulators, sums):
-        for acc, new in zip(row, new_row):
-            acc.add_incoming(new, loop)
-    b.cbranch(b.icmp_signed("<", following, kc), loop, done)
-    b.position_at_end(done)
-    alpha_vector = splat(b, alpha, w)
-    scaled = [[b.fmul(alpha_vector, s) for s in row] for row in sums]
-    full = b.and_(b.icmp_signed("==", mr, const(blk.mr)), b.icmp_signed("==", nr, const(blk.nr)))
-    with b.if_else(full, likely=True) as (whole, edge):
-        with whole:
-            beta_vector = splat(b, beta, w)
-            beta_zero = b.fcmp_ordered("==", beta, ir.Constant(DOUBLE, 0.0))
-            with b.if_else(beta_zero) as (overwrite, update):
-                with overwrite:
-                    for i, row in enumerate(scaled):
-                        for v, value in enumerate(row):
-                            b.store(value, _vector_at(b, c, i, ldc, v * w, vector), align=8)
-                with update:
-                    for i, row in enumerate(scaled):
-                        for v, value in enumerate(row):
-                            where = _vector_at(b, c, i, ldc, v * w, vector)
-                            b.store(b.call(fma, [beta_vector, b.load(where, align=8), value]), where, align=8)
-        with edge:
-            for i, row in enumerate(scaled):
-                for v, value in enumerate(row):
-                    b.store(value, b.bitcast(at(b, tile, i * blk.nr + v * w), vector.as_pointer()), align=8)
-            scalar_fma = declare(module, f"{fma_name()}.f64", DOUBLE, [DOUBLE] * 3)
-            with counted_loop(b, 0, mr, 1, "ei") as i:
-                with counted_loop(b, 0, nr, 1, "ej") as j:
-                    value = b.load(at(b, tile, b.add(b.mul(i, const(blk.nr)), j)))
-                    store_scaled(b, scalar_fma, value, at(b, c, b.add(b.mul(i, ldc), j)), beta)
-    b.ret_void()
-    return fn
-
-
-def _vector_at(b: ir.IRBuilder, c: ir.Value, row: int, ldc: ir.Value, column: int, vector: ir.Type) -> ir.Value:
-    return b.bitcast(at(b, c, b.add(b.mul(const(row), ldc), const(column))), vector.as_pointer())
 
 
 def _emit_pack_a(module: ir.Module, prefix: str, blk: Blocking) -> ir.Function:

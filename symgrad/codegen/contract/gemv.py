@@ -33,7 +33,7 @@ from ._ir import (
     smin,
     splat,
 )
-from .gemm import store_scaled
+from .micro import store_scaled
 
 ROWS_PER_STEP = 4
 VECTORS_PER_BLOCK = 4
