@@ -23,6 +23,7 @@ from llvmlite import ir
 from ._ir import (
     DOUBLE,
     DOUBLE_PTR,
+    I8_PTR,
     I32,
     I64,
     at,
@@ -77,6 +78,7 @@ def emit_packed_kernel(module: ir.Module, prefix: str, blk: Blocking) -> ir.Func
     fn, b = function(module, f"{prefix}micro", arguments, attributes=())
     kc, ap, bp, c, ldc, mr, nr, alpha, beta = fn.args
     tile = _Tile(b, blk)
+    tile.prefetch(c, ldc, mr)
 
     def a_value(p, i):
         return b.load(at(b, ap, b.add(b.mul(p, const(blk.mr)), const(i))))
@@ -147,6 +149,18 @@ class _Tile:
         self.zero = ir.Constant(self.vector, [ir.Constant(DOUBLE, 0.0)] * blk.width)
         self.fma = declare(b.module, f"{fma_name()}.v{blk.width}f64", self.vector, [self.vector] * 3)
         self.buffer = b.alloca(DOUBLE, size=const(blk.mr * blk.nr), name="tile")
+
+    def prefetch(self, c: ir.Value, ldc: ir.Value, mr: ir.Value) -> None:
+        """Ask for the tile's rows of C now: in a large product they come from L3 or memory, and
+        waiting for them after the loop cost a quarter of the kernel's speed."""
+        b = self.b
+        fetch = declare(b.module, "llvm.prefetch.p0", ir.VoidType(), [I8_PTR, I32, I32, I32])
+        last_row = b.sub(mr, const(1))
+        for i in range(self.blk.mr):
+            row = at(b, c, b.mul(smin(b, const(i), last_row), ldc))
+            for column in (0, self.blk.nr - 1):  # a row of the tile may straddle two cache lines
+                where = b.bitcast(at(b, row, column), I8_PTR)
+                b.call(fetch, [where, ir.Constant(I32, 1), ir.Constant(I32, 3), ir.Constant(I32, 1)])
 
     def vector_pointer(self, base: ir.Value, offset: int | ir.Value) -> ir.Value:
         return self.b.bitcast(at(self.b, base, offset), self.vector.as_pointer())
