@@ -2,7 +2,7 @@
 
     python benchmarks/contraction.py                     # table of GFLOP/s medians
     python benchmarks/contraction.py --json /tmp/c.json  # and the records as JSON
-    python benchmarks/contraction.py --sweep             # square sizes 4..256: where BLAS starts to win
+    python benchmarks/contraction.py --sweep             # square sizes 4..256 and matrix-vector shapes
     python benchmarks/contraction.py --quick             # shorter samples
 
 Each row is one product C = op(A) op(B) (beta = 0), all in one process.
@@ -52,6 +52,11 @@ CASES = [(f"{s}×{s} @ {s}×{s}", s, s, s, 0, 0, 1) for s in (8, 32, 128, 512, 1
     ("batch 64 × (128×128 @ 128×128)", 128, 128, 128, 0, 0, 64),
 ]
 SWEEP = [(f"{s}×{s} @ {s}×{s}", s, s, s, 0, 0, 1) for s in (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)]
+# Matrix-vector: op(A) is m x k, stored k x m for ".T".
+SWEEP += [(f"({k}×{m}).T @ ({k})" if t else f"({m}×{k}) @ ({k})", m, 1, k, t, 0, 1)
+          for m, k in [(s, s) for s in (64, 128, 256, 512, 1000, 2000)] + [(10**5, 32), (32, 10**5), (10**4, 256),
+                                                                          (256, 10**4)]
+          for t in (0, 1)]
 PEERS = ("own", "blas", "symgrad", "numpy")
 _ARG_TYPES = {"i64": ctypes.c_int64, "double": ctypes.c_double}
 
@@ -168,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the records here")
     parser.add_argument("--quick", action="store_true", help="shorter samples")
-    parser.add_argument("--sweep", action="store_true", help="square sizes 4..256 instead of the main cases")
+    parser.add_argument("--sweep", action="store_true",
+                        help="square sizes 4..256 and matrix-vector shapes instead of the main cases")
     options = parser.parse_args(argv)
     sample_s, repeats = (0.01, 5) if options.quick else (0.05, 9)
     from symgrad.codegen.llvm import VECTOR_WIDTH

@@ -19,7 +19,7 @@ D, P, L = ctypes.c_double, ctypes.c_void_p, ctypes.c_int64
 GEMM = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L)
 BATCHED = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L, L, L, L, L)
 # Every product is split between two threads, so that small sizes take the threaded paths too.
-ALWAYS_THREADED = Policy(blas_min_volume=None, blas_vector_min=None, parallel_min_flops=0, parallel_min_vector=0,
+ALWAYS_THREADED = Policy(blas_min_volume=None, blas_vector_side=None, parallel_min_flops=0, parallel_min_vector=0,
                          threads=2)
 HAVE_BLAS = blas.routine("dgemm") is not None
 # Sizes around the register tile (6 or 12 rows, 2 W columns) and the vector width W = 2, 4, 8.

@@ -34,7 +34,7 @@ __all__ = ["BATCH_ARGUMENTS", "GEMM_ARGUMENTS", "POLICY", "Policy", "emit_module
 
 POLICY = Policy(
     blas_min_volume=64**3,
-    blas_vector_min=None,
+    blas_vector_side=None,
     parallel_min_flops=4e6,
     parallel_min_vector=1e6,
     threads=ROW_THREADS,

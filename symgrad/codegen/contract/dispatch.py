@@ -40,7 +40,7 @@ class Policy:
     """When the BLAS is called and when symgrad's kernels use threads (see the package docstring)."""
 
     blas_min_volume: float | None  # m n k from which a matrix product goes to the BLAS (None: never)
-    blas_vector_min: float | None  # m n k from which a matrix-vector product goes to the BLAS (None: never)
+    blas_vector_side: int | None  # a matrix-vector product goes to the BLAS when both sides are this long
     parallel_min_flops: float  # 2 m n k from which the own product is split between threads
     parallel_min_vector: float  # m n k from which the own matrix-vector product is split
     threads: int  # threads a product may use (1: never start one)
@@ -98,8 +98,10 @@ def _emit_contract(module, prefix, policy, matrix, vector, gemm, gemv) -> ir.Fun
              b.select(column, ldc, one)]
     if gemm is not None:
         volume = _volume(b, m, n, k)
-        chosen = b.select(is_vector, _at_least(b, volume, policy.blas_vector_min),
-                          _at_least(b, volume, policy.blas_min_volume))
+        side = policy.blas_vector_side
+        long_sides = ir.Constant(ir.IntType(1), 0) if side is None else b.and_(
+            b.icmp_signed(">=", shape[0], const(side)), b.icmp_signed(">=", k, const(side)))
+        chosen = b.select(is_vector, long_sides, _at_least(b, volume, policy.blas_min_volume))
         wanted = b.or_(b.icmp_signed("==", mode, const(BLAS)), b.and_(b.icmp_signed("==", mode, const(POLICY)), chosen))
         with b.if_then(wanted):
             if gemv is not None:
