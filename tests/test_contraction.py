@@ -228,3 +228,21 @@ def test_routine_lookup_refuses_names_that_are_not_identifiers():
     with pytest.raises(ValueError, match="not a BLAS/LAPACK name"):
         blas.routine("dgemm; rm")
 
+
+
+def test_leading_dimension_zero_repeats_one_row(kernel):
+    # No BLAS takes lda = 0; the BLAS entry must hand such operands to symgrad's kernels.
+    gemm, _ = kernel
+    rng = np.random.default_rng(9)
+    for m, n, k in [(5, 7, 3), (1, 9, 4), (9, 1, 4), (70, 65, 33)]:
+        row, b, c = rng.standard_normal((1, k)), rng.standard_normal((k, n)), np.full((m, n), np.nan)
+        gemm(0, 0, m, n, k, 1.0, row.ctypes.data, 0, b.ctypes.data, n, 0.0, c.ctypes.data, n)
+        np.testing.assert_allclose(c, np.repeat(row, m, axis=0) @ b, rtol=1e-12, atol=1e-300)
+
+
+def test_module_without_blas_dispatches_to_own_kernels():
+    entries = runtime.contraction(use_blas=False)
+    assert "gemm_blas" not in entries
+    rng = np.random.default_rng(10)
+    for m, n, k in [(3, 5, 7), (200, 190, 180), (1, 300, 40), (300, 1, 40)]:
+        _check(GEMM(entries["gemm"]), rng, m, n, k, 0, 1, pad=1)
