@@ -4,6 +4,7 @@
     python benchmarks/contraction.py --json /tmp/c.json  # and the records as JSON
     python benchmarks/contraction.py --sweep             # square sizes 4..256 and matrix-vector shapes
     python benchmarks/contraction.py --quick             # shorter samples
+    python benchmarks/contraction.py --threads 1         # one core each, timed in CPU time of the thread
 
 Each row is one product C = op(A) op(B) (beta = 0), all in one process.
 `own` and `BLAS` call `symgrad_gemm_own` / `symgrad_gemm_blas` (the same
@@ -12,20 +13,28 @@ dispatch policy), all from a native loop (one ctypes call, GIL released, per
 sample), so that small sizes measure the kernels and not ctypes. NumPy is
 `np.matmul(..., out=C)` called from Python, so its small sizes include
 about a microsecond of Python per call. Both symgrad's kernels and the
-BLAS use every core (2 here) for large products.
+BLAS use every core (2 here) for large products. With `--threads 1`
+every peer runs on one thread and is timed by that thread's CPU time,
+which a loaded machine disturbs far less than wall time: it compares
+kernels, not thread pools.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
 
-import numpy as np
+# With --threads 1 the BLAS must be single-threaded before NumPy loads it.
+if "--threads" in sys.argv[:-1] and sys.argv[sys.argv.index("--threads") + 1] == "1":
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -35,6 +44,7 @@ from llvmlite import ir  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
 from symgrad import runtime  # noqa: E402
+from symgrad.codegen import contract  # noqa: E402
 from symgrad.codegen.contract import BATCH_ARGUMENTS, GEMM_ARGUMENTS, blas  # noqa: E402
 
 # (label, m, n, k, trans_a, trans_b, batch)
@@ -99,12 +109,15 @@ def _operands(m, n, k, ta, tb, batch, rng):
     return a, b, np.zeros(lead + (m, n))
 
 
+_clock = time.perf_counter
+
+
 def _calibrate(run, sample_s: float) -> int:
     """Calls per sample, so that a sample lasts about `sample_s`."""
     run(1)
-    t0 = time.perf_counter()
+    t0 = _clock()
     run(1)
-    return max(1, math.ceil(sample_s / max(time.perf_counter() - t0, 1e-9)))
+    return max(1, math.ceil(sample_s / max(_clock() - t0, 1e-9)))
 
 
 def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dict:
@@ -146,9 +159,9 @@ def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dic
     samples = {peer: [] for peer in runs}
     for _ in range(repeats):
         for peer, (run, count, _) in runs.items():
-            t0 = time.perf_counter()
+            t0 = _clock()
             run(count)
-            samples[peer].append((time.perf_counter() - t0) / count)
+            samples[peer].append((_clock() - t0) / count)
     for peer, (_, count, error) in runs.items():
         median = float(np.median(samples[peer]))
         record[peer] = {"time_s": median, "gflops": flops / median / 1e9, "calls_per_sample": count,
@@ -165,14 +178,16 @@ def markdown(records: list[dict], info: dict) -> str:
             cells.append("—" if entry is None else f"{entry['gflops']:.2f}")
         lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
     found = info.get("blas") or "none found"
-    return (f"GFLOP/s, medians; {info['cpu']}, {info['cores']} cores, vector width {info['vector_width']}; "
-            f"BLAS: {found}\n\n" + "\n".join(lines))
+    return (f"GFLOP/s, medians; {info['cpu']}, {info['cores']} cores, threads: {info['threads']}, "
+            f"vector width {info['vector_width']}; BLAS: {found}\n\n" + "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the records here")
     parser.add_argument("--quick", action="store_true", help="shorter samples")
+    parser.add_argument("--threads", type=int, choices=(1, 0), default=0,
+                        help="1: every peer on one thread, timed in thread CPU time; 0: all cores, wall time")
     parser.add_argument("--sweep", action="store_true",
                         help="square sizes 4..256 and matrix-vector shapes instead of the main cases")
     options = parser.parse_args(argv)
@@ -180,11 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     from symgrad.codegen.llvm import VECTOR_WIDTH
 
     start = time.perf_counter()
-    entries = runtime.contraction()
+    if options.threads == 1:
+        global _clock
+        _clock = time.thread_time
+        one_thread = dataclasses.replace(contract.POLICY, threads=1)
+        entries = runtime.contraction(policy=one_thread)
+    else:
+        entries = runtime.contraction()
     compile_s = time.perf_counter() - start
     repeaters = _repeaters()
     found = blas.routine("dgemm")
     info = {**harness.machine_info(), "vector_width": VECTOR_WIDTH, "contraction_compile_s": compile_s,
+            "threads": "1 (thread CPU time)" if options.threads == 1 else "all (wall time)",
             "blas": found and f"{found.origin} ({found.abi} ABI, {found.int_bits}-bit integers)"}
     rng = np.random.default_rng(0)
     records = []
