@@ -20,7 +20,7 @@ GEMM = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L)
 BATCHED = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L, L, L, L, L)
 # Every product is split between two threads, so that small sizes take the threaded paths too.
 ALWAYS_THREADED = Policy(blas_min_volume=None, blas_vector_side=None, parallel_min_flops=0, parallel_min_vector=0,
-                         threads=2)
+                         threads=2, min_chunk=1, min_chunk_elements=1)
 HAVE_BLAS = blas.routine("dgemm") is not None
 # Sizes around the register tile (6 or 12 rows, 2 W columns) and the vector width W = 2, 4, 8.
 SMALL = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 24, 25, 33, 47, 70]

@@ -27,8 +27,9 @@ from llvmlite import ir
 
 from ..llvm import ROW_THREADS, VECTOR_WIDTH
 from . import blas
-from .dispatch import BATCH_ARGUMENTS, GEMM_ARGUMENTS, Policy, emit_entries
+from .dispatch import BATCH_ARGUMENTS, GEMM_ARGUMENTS, emit_entries
 from .micro import blocking_for
+from .policy import Policy
 
 __all__ = ["BATCH_ARGUMENTS", "GEMM_ARGUMENTS", "POLICY", "Policy", "emit_module", "module_source"]
 

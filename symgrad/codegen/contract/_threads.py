@@ -1,10 +1,19 @@
-"""Run a native function on several threads from LLVM code (POSIX threads).
+"""Share a loop of chunks between threads from LLVM code (POSIX threads, dynamic scheduling).
 
-A task is an internal `void task(i64 *words)` that unpacks its arguments
-from words and calls the real function; `run_tasks` starts one thread per
-task but the first (which runs on the calling thread). A thread that cannot
-be created is not an error: its task runs on the calling thread instead,
-as in `codegen.llvm`'s row sums.
+`run_chunks` starts `threads - 1` detached threads and then works itself:
+every thread takes the next chunk from an atomic counter until none is
+left, so a thread that starts late or shares its core with another
+process takes fewer chunks instead of holding everyone up. The caller
+then waits only for chunks already taken (never for a thread to be
+scheduled at all): on this loaded 2-core machine, waiting for a new
+thread made a 128 x 128 product 6x slower than one thread. A thread that
+cannot be created is not an error: the others take its chunks.
+
+A chunk task is an internal `void task(i64 *words, i64 chunk)`; `words`
+holds its arguments (pointers and doubles by their bits) and lives on
+the caller's stack, which a thread reads only after taking a chunk,
+while the caller waits. The shared job record is on the heap, freed by
+whichever thread lets go of it last.
 """
 
 from __future__ import annotations
@@ -13,28 +22,32 @@ from llvmlite import ir
 
 from ._ir import DOUBLE, I8_PTR, I32, I64, at, const, declare, function
 
-_WORDS = I64.as_pointer()
+WORDS = I64.as_pointer()
+# The job: next chunk, number of chunks, threads working on a chunk, holders of the record, the words.
+_NEXT, _CHUNKS, _BUSY, _HOLDERS, _WORDS_AT, _JOB_SIZE = 0, 1, 2, 3, 4, 5
 
 
-def emit_task(module: ir.Module, target: ir.Function) -> ir.Function:
-    """`void {target}_task(i64 *words)`: calls `target` with its arguments read from `words`."""
-    fn, b = function(module, f"{target.name}_task", [("words", _WORDS)])
+def emit_chunk_task(module: ir.Module, name: str, types: list[ir.Type], body) -> ir.Function:
+    """`void name(i64 *words, i64 chunk)`, running `body(builder, arguments, chunk)` with the
+    arguments (of `types`) read from `words`."""
+    fn, b = function(module, name, [("words", WORDS), ("chunk", I64)])
+    words, chunk = fn.args
     arguments = []
-    for k, argument in enumerate(target.args):
-        word = b.load(at(b, fn.args[0], k))
-        if argument.type == I64:
+    for k, kind in enumerate(types):
+        word = b.load(at(b, words, k))
+        if kind == I64:
             arguments.append(word)
-        elif argument.type == DOUBLE:
+        elif kind == DOUBLE:
             arguments.append(b.bitcast(word, DOUBLE))
         else:
-            arguments.append(b.inttoptr(word, argument.type))
-    b.call(target, arguments)
+            arguments.append(b.inttoptr(word, kind))
+    body(b, arguments, chunk)
     b.ret_void()
     return fn
 
 
 def pack_words(b: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
-    """The values as an array of 64-bit words on the stack (pointers and doubles by their bits)."""
+    """The values as an array of 64-bit words on the stack."""
     words = b.alloca(I64, size=const(len(values)), name="words")
     for k, value in enumerate(values):
         if value.type == DOUBLE:
@@ -45,87 +58,88 @@ def pack_words(b: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
     return words
 
 
-def run_tasks(b: ir.IRBuilder, task: ir.Function, words: list[ir.Value], active: list[ir.Value]) -> None:
-    """Run `task(words[0])` here and `task(words[t])` for each active t > 0 on a thread of its own.
-
-    A task goes to whichever thread claims it first: when this thread has
-    done its own part, it takes every part whose thread has not started
-    yet, and leaves that thread detached instead of waiting for it to be
-    scheduled. On a loaded machine a new thread may wait milliseconds for a
-    core; waiting for it made a 128 x 128 product 6x slower than one thread.
-    """
+def run_chunks(b: ir.IRBuilder, task: ir.Function, words: ir.Value, chunks: ir.Value, threads: int) -> None:
+    """Run `task(words, c)` for c in 0..chunks-1 on up to `threads` threads, this one included."""
     module = b.module
     worker = _emit_worker(module, task)
-    create = declare(module, "pthread_create", I32, [_WORDS, I8_PTR, worker.type, I8_PTR])
-    join = declare(module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
+    job = b.bitcast(b.call(declare(module, "malloc", I8_PTR, [I64]), [const(8 * _JOB_SIZE)]), WORDS)
+    with b.if_then(b.icmp_unsigned("==", job, ir.Constant(WORDS, None)), likely=False):
+        _take_chunks_from(b, task, words, None, chunks)
+        b.ret_void()
+    for field, value in ((_NEXT, const(0)), (_CHUNKS, chunks), (_BUSY, const(0)), (_HOLDERS, const(threads)),
+                         (_WORDS_AT, b.ptrtoint(words, I64))):
+        b.store(value, at(b, job, field))
+    create = declare(module, "pthread_create", I32, [WORDS, I8_PTR, worker.type, I8_PTR])
     detach = declare(module, "pthread_detach", I32, [I64])
-    allocate = declare(module, "malloc", I8_PTR, [I64])
-    started = []
-    for t in range(1, len(words)):
-        handle = b.alloca(I64, name=f"thread{t}")
-        ticket = b.alloca(_WORDS, name=f"ticket{t}")
-        b.store(ir.Constant(_WORDS, None), ticket)
-        with b.if_then(active[t]):
-            # The ticket outlives this call when the thread is left detached: it is on the heap.
-            block = b.bitcast(b.call(allocate, [const(8 * _TICKET_WORDS)]), _WORDS)
-            with b.if_then(b.icmp_unsigned("!=", block, ir.Constant(_WORDS, None))):
-                b.store(const(_UNCLAIMED), at(b, block, _CLAIM))
-                b.store(const(2), at(b, block, _REFERENCES))
-                b.store(b.ptrtoint(words[t], I64), at(b, block, _TASK_WORDS))
-                code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(block, I8_PTR)])
-                with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (created, failed):
-                    with created:
-                        b.store(block, ticket)
-                    with failed:
-                        b.call(declare(module, "free", ir.VoidType(), [I8_PTR]), [b.bitcast(block, I8_PTR)])
-        started.append((t, handle, ticket))
-    b.call(task, [words[0]])
-    for t, handle, ticket in started:
-        with b.if_then(active[t]):
-            block = b.load(ticket)
-            with b.if_else(b.icmp_unsigned("==", block, ir.Constant(_WORDS, None))) as (no_thread, thread):
-                with no_thread:
-                    b.call(task, [words[t]])
-                with thread:
-                    mine = _claim(b, block, _BY_CALLER)
-                    with b.if_else(mine) as (taken, theirs):
-                        with taken:
-                            b.call(task, [words[t]])
-                            b.call(detach, [b.load(handle)])
-                            _release(b, block)
-                        with theirs:
-                            b.call(join, [b.load(handle), ir.Constant(I8_PTR.as_pointer(), None)])
-                            _release(b, block)
+    handle = b.alloca(I64, name="thread")
+    for _ in range(threads - 1):
+        code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(job, I8_PTR)])
+        with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (created, failed):
+            with created:
+                b.call(detach, [b.load(handle)])
+            with failed:
+                _let_go(b, job)
+    _take_chunks_from(b, task, words, job, chunks)
+    # Only a thread that said it was busy before the chunks ran out can still be reading `words`.
+    check = b.append_basic_block("wait")
+    pause = b.append_basic_block("yield")
+    done = b.append_basic_block("waited")
+    b.branch(check)
+    b.position_at_end(check)
+    busy = b.load_atomic(at(b, job, _BUSY), "seq_cst", 8)
+    b.cbranch(b.icmp_signed("!=", busy, const(0)), pause, done)
+    b.position_at_end(pause)
+    b.call(declare(module, "sched_yield", I32, []), [])
+    b.branch(check)
+    b.position_at_end(done)
+    _let_go(b, job)
 
 
-# A ticket: who claimed the task, how many of the two threads still hold it, and the task's words.
-_CLAIM, _REFERENCES, _TASK_WORDS, _TICKET_WORDS = 0, 1, 2, 3
-_UNCLAIMED, _BY_WORKER, _BY_CALLER = 0, 1, 2
+def _take_chunks_from(b: ir.IRBuilder, task: ir.Function, words: ir.Value, job: ir.Value | None,
+                      chunks: ir.Value) -> None:
+    """Take chunks (from the job's counter, or all of them without a job) and run them."""
+    before = b.block
+    loop = b.append_basic_block("take")
+    run = b.append_basic_block("run")
+    done = b.append_basic_block("taken")
+    b.branch(loop)
+    b.position_at_end(loop)
+    if job is None:
+        chunk = b.phi(I64, name="chunk")
+        chunk.add_incoming(const(0), before)
+        following = b.add(chunk, const(1))
+    else:
+        chunk = b.atomic_rmw("add", at(b, job, _NEXT), const(1), "seq_cst")
+    b.cbranch(b.icmp_signed("<", chunk, chunks), run, done)
+    b.position_at_end(run)
+    b.call(task, [words, chunk])
+    if job is None:
+        chunk.add_incoming(following, b.block)
+    b.branch(loop)
+    b.position_at_end(done)
 
 
-def _claim(b: ir.IRBuilder, ticket: ir.Value, who: int) -> ir.Value:
-    result = b.cmpxchg(at(b, ticket, _CLAIM), const(_UNCLAIMED), const(who), "seq_cst", "seq_cst")
-    return b.extract_value(result, 1)
-
-
-def _release(b: ir.IRBuilder, ticket: ir.Value) -> None:
-    """Drop one hold on the ticket; the last holder frees it."""
-    before = b.atomic_rmw("sub", at(b, ticket, _REFERENCES), const(1), "seq_cst")
+def _let_go(b: ir.IRBuilder, job: ir.Value) -> None:
+    """Drop one hold on the job record; the last holder frees it."""
+    before = b.atomic_rmw("sub", at(b, job, _HOLDERS), const(1), "seq_cst")
     with b.if_then(b.icmp_signed("==", before, const(1))):
-        b.call(declare(b.module, "free", ir.VoidType(), [I8_PTR]), [b.bitcast(ticket, I8_PTR)])
+        b.call(declare(b.module, "free", ir.VoidType(), [I8_PTR]), [b.bitcast(job, I8_PTR)])
 
 
 def _emit_worker(module: ir.Module, task: ir.Function) -> ir.Function:
-    """`void *worker(void *ticket)`: runs the ticket's task unless the caller claimed it first."""
+    """`void *worker(void *job)`: takes chunks of the job until none is left."""
     name = f"{task.name}_thread"
     if name in module.globals:
         return module.globals[name]
     fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR]), name)
     fn.linkage = "internal"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ticket = b.bitcast(fn.args[0], _WORDS)
-    with b.if_then(_claim(b, ticket, _BY_WORKER)):
-        b.call(task, [b.inttoptr(b.load(at(b, ticket, _TASK_WORDS)), _WORDS)])
-    _release(b, ticket)
+    job = b.bitcast(fn.args[0], WORDS)
+    b.atomic_rmw("add", at(b, job, _BUSY), const(1), "seq_cst")
+    chunks = b.load(at(b, job, _CHUNKS))
+    words = b.inttoptr(b.load(at(b, job, _WORDS_AT)), WORDS)
+    _take_chunks_from(b, task, words, job, chunks)
+    b.atomic_rmw("sub", at(b, job, _BUSY), const(1), "seq_cst")
+    _let_go(b, job)
     b.ret(ir.Constant(I8_PTR, None))
     return fn

@@ -1,4 +1,4 @@
-"""The contraction entries: argument checks, BLAS-or-own dispatch, and the split between threads.
+"""The contraction entries: argument checks and the choice between the BLAS and symgrad's kernels.
 
 Emits, with `prefix` (`symgrad_` for the process's module):
 
@@ -13,47 +13,30 @@ was found, `_blas` (always the BLAS) appended, for measurement and tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from llvmlite import ir
 
-from ._ir import DOUBLE, DOUBLE_PTR, I8_PTR, I64, at, const, counted_loop, declare, function
-from ._threads import emit_task, pack_words, run_tasks
+from ._ir import DOUBLE, DOUBLE_PTR, I64, at, const, counted_loop, declare, function
 from .blas import Routine
-from .gemm import STRIDED_ARGUMENTS, emit_naive, emit_product
-from .gemv import emit_axpys, emit_dots
+from .gemm import emit_product
 from .micro import Blocking
+from .parallel import emit_batched, emit_matrix, emit_vector
+from .policy import Policy, at_least, volume
 
 GEMM_ARGUMENTS = [("trans_a", I64), ("trans_b", I64), ("m", I64), ("n", I64), ("k", I64), ("alpha", DOUBLE),
                   ("a", DOUBLE_PTR), ("lda", I64), ("b", DOUBLE_PTR), ("ldb", I64), ("beta", DOUBLE),
                   ("c", DOUBLE_PTR), ("ldc", I64)]
 BATCH_ARGUMENTS = GEMM_ARGUMENTS + [("batch", I64), ("stride_a", I64), ("stride_b", I64), ("stride_c", I64)]
 POLICY, OWN, BLAS = 0, 1, 2
-# Where the vector case is laid out: output i, step p of the sum read mat[i * s_out + p * s_sum].
-_VECTOR_ARGUMENTS = [("outputs", I64), ("k", I64), ("alpha", DOUBLE), ("mat", DOUBLE_PTR), ("s_out", I64),
-                     ("s_sum", I64), ("x", DOUBLE_PTR), ("incx", I64), ("beta", DOUBLE), ("y", DOUBLE_PTR),
-                     ("incy", I64)]
-
-
-@dataclass(frozen=True)
-class Policy:
-    """When the BLAS is called and when symgrad's kernels use threads (see the package docstring)."""
-
-    blas_min_volume: float | None  # m n k from which a matrix product goes to the BLAS (None: never)
-    blas_vector_side: int | None  # a matrix-vector product goes to the BLAS when both sides are this long
-    parallel_min_flops: float  # 2 m n k from which the own product is split between threads
-    parallel_min_vector: float  # m n k from which the own matrix-vector product is split
-    threads: int  # threads a product may use (1: never start one)
 
 
 def emit_entries(module: ir.Module, prefix: str, blocking: Blocking, policy: Policy,
                  gemm: Routine | None, gemv: Routine | None) -> list[str]:
     """Define the entries in `module`; returns their names."""
     product = emit_product(module, prefix, blocking)
-    vector = _emit_own_vector(module, prefix, blocking.width, policy)
-    matrix = _emit_own_matrix(module, prefix, product, blocking, policy)
+    vector = emit_vector(module, prefix, blocking.width, policy)
+    matrix = emit_matrix(module, prefix, product, blocking, policy)
     contract = _emit_contract(module, prefix, policy, matrix, vector, gemm, gemv)
-    batched = _emit_batched(module, prefix, policy, contract)
+    batched = emit_batched(module, prefix, policy, contract, BATCH_ARGUMENTS)
     names = []
     modes = [("", POLICY), ("_own", OWN)] + ([("_blas", BLAS)] if gemm is not None else [])
     for suffix, mode in modes:
@@ -64,17 +47,6 @@ def emit_entries(module: ir.Module, prefix: str, blocking: Blocking, policy: Pol
             b.ret_void()
             names.append(fn.name)
     return names
-
-
-def _volume(b: ir.IRBuilder, m: ir.Value, n: ir.Value, k: ir.Value) -> ir.Value:
-    """m n k as a double (no overflow)."""
-    return b.fmul(b.fmul(b.sitofp(m, DOUBLE), b.sitofp(n, DOUBLE)), b.sitofp(k, DOUBLE))
-
-
-def _at_least(b: ir.IRBuilder, value: ir.Value, threshold: float | None) -> ir.Value:
-    if threshold is None:
-        return ir.Constant(ir.IntType(1), 0)
-    return b.fcmp_ordered(">=", value, ir.Constant(DOUBLE, float(threshold)))
 
 
 def _emit_contract(module, prefix, policy, matrix, vector, gemm, gemv) -> ir.Function:
@@ -97,11 +69,11 @@ def _emit_contract(module, prefix, policy, matrix, vector, gemm, gemv) -> ir.Fun
              b.select(column, csa, rsb), b.select(column, bm, a), b.select(column, rsb, csa), beta, c,
              b.select(column, ldc, one)]
     if gemm is not None:
-        volume = _volume(b, m, n, k)
+        size = volume(b, m, n, k)
         side = policy.blas_vector_side
         long_sides = ir.Constant(ir.IntType(1), 0) if side is None else b.and_(
             b.icmp_signed(">=", shape[0], const(side)), b.icmp_signed(">=", k, const(side)))
-        chosen = b.select(is_vector, long_sides, _at_least(b, volume, policy.blas_min_volume))
+        chosen = b.select(is_vector, long_sides, at_least(b, size, policy.blas_min_volume))
         wanted = b.or_(b.icmp_signed("==", mode, const(BLAS)), b.and_(b.icmp_signed("==", mode, const(POLICY)), chosen))
         with b.if_then(wanted):
             if gemv is not None:
@@ -130,154 +102,6 @@ def _emit_scale(module: ir.Module, prefix: str) -> ir.Function:
         with counted_loop(b, 0, n, 1, "j") as j:
             where = at(b, c, b.add(b.mul(i, ldc), j))
             b.store(b.select(beta_zero, ir.Constant(DOUBLE, 0.0), b.fmul(beta, b.load(where))), where)
-    b.ret_void()
-    return fn
-
-
-def _emit_own_matrix(module, prefix, product, blocking: Blocking, policy: Policy) -> ir.Function:
-    """`void matrix(STRIDED_ARGUMENTS, threads)`: the product, split along the longer side of C when large."""
-    fn, b = function(module, f"{prefix}matrix", STRIDED_ARGUMENTS + [("threads", I64)])
-    m, n, k, alpha, a, rsa, csa, bm, rsb, csb, beta, c, ldc, threads = fn.args
-    count = policy.threads
-    if count > 1:
-        flops = b.fmul(ir.Constant(DOUBLE, 2.0), _volume(b, m, n, k))
-        split = b.and_(b.icmp_signed(">", threads, const(1)), _at_least(b, flops, policy.parallel_min_flops))
-        with b.if_then(split):
-            task = emit_task(module, product)
-            by_columns = b.icmp_signed(">=", n, m)
-            # Parts start on tile boundaries, so only the last part has edge tiles.
-            size, tile = b.select(by_columns, n, m), b.select(by_columns, const(blocking.nr), const(blocking.mr))
-            part = b.mul(b.sdiv(b.add(b.sdiv(b.add(size, const(count - 1)), const(count)), b.sub(tile, const(1))),
-                                tile), tile)
-            words, active = [], []
-            for t in range(count):
-                start = b.mul(part, const(t))
-                length = b.sub(_min(b, b.add(start, part), size), start)
-                sub_m, sub_n = b.select(by_columns, m, length), b.select(by_columns, length, n)
-                a_part = at(b, a, b.select(by_columns, const(0), b.mul(start, rsa)))
-                b_part = at(b, bm, b.select(by_columns, b.mul(start, csb), const(0)))
-                c_part = at(b, c, b.select(by_columns, start, b.mul(start, ldc)))
-                words.append(pack_words(b, [sub_m, sub_n, k, alpha, a_part, rsa, csa, b_part, rsb, csb, beta,
-                                            c_part, ldc]))
-                active.append(b.icmp_signed(">", length, const(0)))
-            run_tasks(b, task, words, active)
-            b.ret_void()
-    b.call(product, [m, n, k, alpha, a, rsa, csa, bm, rsb, csb, beta, c, ldc])
-    b.ret_void()
-    return fn
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _emit_own_vector(module, prefix, width: int, policy: Policy) -> ir.Function:
-    """`void vector(_VECTOR_ARGUMENTS, threads)`: one output per row of mat (`dots`) or per column (`axpys`)."""
-    dots, axpys = emit_dots(module, prefix, width), emit_axpys(module, prefix, width)
-    fn, b = function(module, f"{prefix}vector", _VECTOR_ARGUMENTS + [("threads", I64)])
-    outputs, k, alpha, mat, s_out, s_sum, x, incx, beta, y, incy, threads = fn.args
-    count = policy.threads
-    split = b.and_(b.icmp_signed(">", threads, const(1)),
-                   _at_least(b, _volume(b, outputs, k, const(1)), policy.parallel_min_vector))
-    with b.if_then(b.icmp_signed("==", s_sum, const(1))):
-        # dots reads x as a vector: a strided x is copied first.
-        contiguous = b.alloca(DOUBLE_PTR, name="contiguous")
-        b.store(x, contiguous)
-        copy = b.icmp_signed("!=", incx, const(1))
-        with b.if_then(copy):
-            buffer = b.bitcast(b.call(declare(module, "malloc", I8_PTR, [I64]), [b.mul(k, const(8))]), DOUBLE_PTR)
-            with b.if_then(b.icmp_unsigned("==", buffer, ir.Constant(DOUBLE_PTR, None)), likely=False):
-                b.call(emit_naive(module, prefix), [outputs, const(1), k, alpha, mat, s_out, s_sum, x, incx,
-                                                   const(0), beta, y, incy])
-                b.ret_void()
-            with counted_loop(b, 0, k, 1, "p") as p:
-                b.store(b.load(at(b, x, b.mul(p, incx))), at(b, buffer, p))
-            b.store(buffer, contiguous)
-        x_row = b.load(contiguous)
-        if count > 1:
-            with b.if_else(split) as (parallel, serial):
-                with parallel:
-                    task = emit_task(module, dots)
-                    part = b.sdiv(b.add(outputs, const(count - 1)), const(count))
-                    words, active = [], []
-                    for t in range(count):
-                        start = b.mul(part, const(t))
-                        length = b.sub(_min(b, b.add(start, part), outputs), start)
-                        words.append(pack_words(b, [length, k, at(b, mat, b.mul(start, s_out)), s_out, x_row,
-                                                    alpha, beta, at(b, y, b.mul(start, incy)), incy]))
-                        active.append(b.icmp_signed(">", length, const(0)))
-                    run_tasks(b, task, words, active)
-                with serial:
-                    b.call(dots, [outputs, k, mat, s_out, x_row, alpha, beta, y, incy])
-        else:
-            b.call(dots, [outputs, k, mat, s_out, x_row, alpha, beta, y, incy])
-        with b.if_then(copy):
-            b.call(declare(module, "free", ir.VoidType(), [I8_PTR]), [b.bitcast(x_row, I8_PTR)])
-        b.ret_void()
-    if count > 1:
-        with b.if_then(split):
-            # Each thread sums a range of p; the first adds beta y, the others go to a buffer added after.
-            partial = b.bitcast(b.call(declare(module, "malloc", I8_PTR, [I64]),
-                                       [b.mul(b.mul(outputs, const(count - 1)), const(8))]), DOUBLE_PTR)
-            with b.if_then(b.icmp_unsigned("!=", partial, ir.Constant(DOUBLE_PTR, None))):
-                task = emit_task(module, axpys)
-                part = b.sdiv(b.add(k, const(count - 1)), const(count))
-                words, active = [], []
-                for t in range(count):
-                    start = b.mul(part, const(t))
-                    stop = _min(b, b.add(start, part), k)
-                    target, step = (y, incy) if t == 0 else (at(b, partial, b.mul(outputs, const(t - 1))), const(1))
-                    words.append(pack_words(b, [outputs, start, stop, x, incx, mat, s_sum, alpha,
-                                                beta if t == 0 else ir.Constant(DOUBLE, 0.0), target, step]))
-                    active.append(b.icmp_signed("<", start, k))
-                run_tasks(b, task, words, active)
-                for t in range(1, count):
-                    with b.if_then(active[t]):
-                        source = at(b, partial, b.mul(outputs, const(t - 1)))
-                        with counted_loop(b, 0, outputs, 1, "j") as j:
-                            where = at(b, y, b.mul(j, incy))
-                            b.store(b.fadd(b.load(where), b.load(at(b, source, j))), where)
-                b.call(declare(module, "free", ir.VoidType(), [I8_PTR]), [b.bitcast(partial, I8_PTR)])
-                b.ret_void()
-    b.call(axpys, [outputs, const(0), k, x, incx, mat, s_sum, alpha, beta, y, incy])
-    b.ret_void()
-    return fn
-
-
-def _emit_batched(module, prefix, policy: Policy, contract: ir.Function) -> ir.Function:
-    """`void batched(BATCH_ARGUMENTS, mode, threads)`: a batch of at least one product per thread is
-    split between threads (each product on one); a shorter one runs in order, each product split."""
-    scalars = GEMM_ARGUMENTS + [("start", I64), ("stop", I64), ("stride_a", I64), ("stride_b", I64),
-                                ("stride_c", I64), ("mode", I64), ("threads", I64)]
-    span, b = function(module, f"{prefix}batch_span", scalars)
-    ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc, start, stop, sa, sb, sc, mode, threads = span.args
-    with counted_loop(b, start, stop, 1, "item") as item:
-        b.call(contract, [ta, tb, m, n, k, alpha, at(b, a, b.mul(item, sa)), lda, at(b, bm, b.mul(item, sb)), ldb,
-                          beta, at(b, c, b.mul(item, sc)), ldc, mode, threads])
-    b.ret_void()
-    fn, b = function(module, f"{prefix}batched", BATCH_ARGUMENTS + [("mode", I64), ("threads", I64)])
-    *gemm, batch, sa, sb, sc, mode, threads = fn.args
-    m, n, k = gemm[2:5]
-    count = policy.threads
-    if count > 1:
-        flops = b.fmul(ir.Constant(DOUBLE, 2.0), _volume(b, m, n, k))
-        total = b.fmul(flops, b.sitofp(batch, DOUBLE))
-        # One fork-join for the whole batch rather than one per product: 64 products of 128 x 128
-        # split one by one ran 3x slower on a loaded machine.
-        split = b.and_(b.and_(b.icmp_signed(">", threads, const(1)), b.icmp_signed(">=", batch, const(count))),
-                       _at_least(b, total, policy.parallel_min_flops))
-        with b.if_then(split):
-            task = emit_task(module, span)
-            part = b.sdiv(b.add(batch, const(count - 1)), const(count))
-            words, active = [], []
-            for t in range(count):
-                first = b.mul(part, const(t))
-                words.append(pack_words(b, [*gemm, first, _min(b, b.add(first, part), batch), sa, sb, sc, mode,
-                                            const(1)]))
-                active.append(b.icmp_signed("<", first, batch))
-            run_tasks(b, task, words, active)
-            b.ret_void()
-    b.call(span, [*gemm, const(0), batch, sa, sb, sc, mode, threads])
     b.ret_void()
     return fn
 
