@@ -110,6 +110,9 @@ def _operands(m, n, k, ta, tb, batch, rng):
 
 
 _clock = time.perf_counter
+# OpenBLAS's idle threads spin for about 0.1 s after a call, taking a core from whatever runs
+# next (see `interference`); every sample starts after this pause so that no peer pays for another.
+_pause_s = 0.15
 
 
 def _calibrate(run, sample_s: float) -> int:
@@ -159,6 +162,7 @@ def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dic
     samples = {peer: [] for peer in runs}
     for _ in range(repeats):
         for peer, (run, count, _) in runs.items():
+            time.sleep(_pause_s)
             t0 = _clock()
             run(count)
             samples[peer].append((_clock() - t0) / count)
@@ -167,6 +171,30 @@ def measure(case, entries, repeaters, sample_s: float, repeats: int, rng) -> dic
         record[peer] = {"time_s": median, "gflops": flops / median / 1e9, "calls_per_sample": count,
                         "max_rel_error": error}
     return record
+
+
+def interference(entries, repeaters, repeats: int) -> dict:
+    """symgrad's own 500 x 500 product (both cores) alone, right after a 1000 x 1000 BLAS product,
+    and 0.3 s after one: the cost of the BLAS's spinning idle threads to the code that follows."""
+    rng = np.random.default_rng(1)
+    big = [rng.standard_normal((1000, 1000)) for _ in range(3)]
+    small = [rng.standard_normal((500, 500)) for _ in range(3)]
+
+    def call(name, mats, s):
+        a, b, c = mats
+        repeaters["gemm"](entries[name], 1, 0, 0, s, s, s, 1.0, a.ctypes.data, s, b.ctypes.data, s, 0.0,
+                          c.ctypes.data, s)
+
+    times = {"alone": [], "right after BLAS": [], "0.3 s after BLAS": []}
+    for _ in range(repeats):
+        for label in times:
+            if label != "alone":
+                call("gemm_blas", big, 1000)
+            time.sleep(0.3 if label != "right after BLAS" else 0.0)
+            t0 = time.perf_counter()
+            call("gemm_own", small, 500)
+            times[label].append(time.perf_counter() - t0)
+    return {label: 2 * 500**3 / float(np.median(t)) / 1e9 for label, t in times.items()}
 
 
 def markdown(records: list[dict], info: dict) -> str:
@@ -191,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true",
                         help="square sizes 4..256 and matrix-vector shapes instead of the main cases")
     options = parser.parse_args(argv)
+    global _clock, _pause_s
     sample_s, repeats = (0.01, 5) if options.quick else (0.05, 9)
+    if options.threads == 1:
+        # CPU time of this thread: other threads' idle spinning does not count.
+        _clock, _pause_s = time.thread_time, 0.0
     from symgrad.codegen.llvm import VECTOR_WIDTH
 
     start = time.perf_counter()
     if options.threads == 1:
-        global _clock
-        _clock = time.thread_time
         one_thread = dataclasses.replace(contract.POLICY, threads=1)
         entries = runtime.contraction(policy=one_thread)
     else:
@@ -216,9 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown(records, info))
     print(f"\ncontraction module compiled in {compile_s * 1000:.0f} ms")
+    report = {"machine": info, "records": records}
+    if "gemm_blas" in entries and options.threads == 0 and not options.sweep:
+        report["interference_gflops"] = interference(entries, repeaters, repeats)
+        print("own 500x500 product (GFLOP/s), BLAS idle threads:",
+              ", ".join(f"{label}: {value:.1f}" for label, value in report["interference_gflops"].items()))
     if options.json:
         with open(options.json, "w") as f:
-            json.dump({"machine": info, "records": records}, f, indent=1)
+            json.dump(report, f, indent=1)
     return 0
 
 

@@ -18,9 +18,10 @@ from symgrad.codegen.llvm import VECTOR_WIDTH  # noqa: E402
 D, P, L = ctypes.c_double, ctypes.c_void_p, ctypes.c_int64
 GEMM = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L)
 BATCHED = ctypes.CFUNCTYPE(None, L, L, L, L, L, D, P, L, P, L, D, P, L, L, L, L, L)
-# Every product is split between two threads, so that small sizes take the threaded paths too.
-ALWAYS_THREADED = Policy(blas_min_volume=None, blas_vector_side=None, parallel_min_flops=0, parallel_min_vector=0,
-                         threads=2, min_chunk=1, min_chunk_elements=1)
+# Every product is split between two threads, so that small sizes take the threaded paths too; the
+# policy entry sends products from 16^3 and matrix-vector products with both sides >= 16 to the BLAS.
+TEST_POLICY = Policy(blas_min_volume=16**3, blas_vector_side=16, parallel_min_flops=0, parallel_min_vector=0,
+                     threads=2, min_chunk=1, min_chunk_elements=1)
 HAVE_BLAS = blas.routine("dgemm") is not None
 # Sizes around the register tile (6 or 12 rows, 2 W columns) and the vector width W = 2, 4, 8.
 SMALL = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 24, 25, 33, 47, 70]
@@ -34,14 +35,16 @@ def _kernels():
                                 marks=[] if avx512 else pytest.mark.skip(reason="CPU has no AVX-512")))
     no_blas = pytest.mark.skipif(not HAVE_BLAS, reason="no BLAS found in this process or on this machine")
     kernels.append(pytest.param(("blas", VECTOR_WIDTH), id="blas", marks=no_blas))
+    kernels.append(pytest.param(("policy", VECTOR_WIDTH), id="policy"))
     return kernels
 
 
 @pytest.fixture(scope="module", params=_kernels())
 def kernel(request):
     name, width = request.param
-    entries = runtime.contraction(width=width, policy=ALWAYS_THREADED)
-    return GEMM(entries[f"gemm_{name}"]), BATCHED(entries[f"gemm_batched_{name}"])
+    entries = runtime.contraction(width=width, policy=TEST_POLICY)
+    suffix = "" if name == "policy" else f"_{name}"
+    return GEMM(entries[f"gemm{suffix}"]), BATCHED(entries[f"gemm_batched{suffix}"])
 
 
 def _problem(rng, m, n, k, ta, tb, pad=0, batch=None):

@@ -8,15 +8,52 @@ Generated code calls (row-major, BLAS semantics, no alias between C and A or B):
         C = alpha op(A) op(B) + beta C, C m x n; op(A) is m x k: A (lda >= k) or,
         with trans_a != 0, the transpose of A stored k x m (lda >= m); likewise B.
         beta = 0 does not read C (NaN there does not propagate); alpha = 0 or
-        k = 0 does not read A or B.
+        k = 0 does not read A or B. Any leading dimension >= 0 works (0 repeats
+        one row); the BLAS is only given ones it accepts.
     void symgrad_gemm_batched(<the same>, i64 batch, i64 stride_a, i64 stride_b, i64 stride_c)
         the same for batch products, operand t at a + t stride_a (likewise b, c).
 
 `runtime.contraction()` compiles this module once per process and names
 its entries with `llvmlite.binding.add_symbol`, so modules (and cached
-object files) declare and call them by name.
+object files) declare and call them by name; it must run before such a
+module is added. The entries may be called from several threads at once;
+large products start their own threads (`Policy.threads`), also when the
+caller is itself one of several threads.
 
-Dispatch policy (measured, see `benchmarks/contraction.py`): filled in below.
+Dispatch policy, measured with `python benchmarks/contraction.py` (and
+`--threads 1`, `--sweep`) on this 2-core AMD EPYC (AVX2) with NumPy 2.4's
+OpenBLAS 0.3.31 (Haswell kernels, 2 threads): symgrad_gemm calls
+symgrad's own kernels at every size. The BLAS is found and callable
+(`symgrad_gemm_blas`, `blas.routine`) but not chosen. Why (GFLOP/s):
+
+- The kernels are even. On one thread (thread CPU time, which load does
+  not blur), own / OpenBLAS: 1000^2 40.0 / 41.2, 2000^2 39.3 / 41.5, MLP
+  (128x784)@(784x256) 38.2 / 39.7, its A.T case 42.2 / 39.7, its B.T case
+  32.9 / 36.8 (the one layout where packing op(B) costs symgrad ~10%),
+  512^2 37.5 / 36.9. Small products skip packing and the library call:
+  8^2 6.3 / 4.1, 32^2 23.8 / 23.1, 10^4 products of 8x8 8.1 / 5.7. Skinny
+  matrix-vector products: X @ w with X 10^6 x 10 2.3 / 1.3, X.T @ r 1.7 /
+  1.5; square ones are even (sweep, 64..2000).
+- OpenBLAS's thread pool breaks down when the other core is busy, the
+  usual state of this shared machine. With one other process running,
+  own / OpenBLAS on both cores: 128^2 29.1 / 1.4, MLP 25.4 / 1.3, its A.T
+  and B.T cases 28.6 / 6.6 and 26.5 / 3.2, 512^2 27.6 / 10.8, 64 products
+  of 128^2 23.1 / 0.3, and even at 1000^2 and 2000^2 29.9 / 28.0 and
+  36.7 / 35.6. symgrad's threads take chunks dynamically and the caller
+  never waits for a thread that has not started, so a busy core costs
+  speed, not a collapse. (On an idle machine OpenBLAS reached 62 and 70
+  at 1000^2 and 2000^2.)
+- OpenBLAS's idle threads spin for ~0.1 s after each call: symgrad's 500^2
+  product right after a BLAS call ran at 12.5 against 24.4 alone (24.2
+  after a 0.3 s pause), so a BLAS call would slow down the fused loops
+  that follow it in a compiled gradient.
+
+Threads: a product is shared from 2 m n k >= 1.4e7 flops (2 x 192^3: on
+an idle machine two threads broke even at 128^3-160^3 and won from 192^3,
+47 against 29 at 256^3), a matrix-vector product from m n k >= 10^6 (X @ w:
+11.6 ms on one thread, 7.6 ms on two). On another machine (more cores,
+MKL) rerun the benchmark: `Policy.blas_min_volume` sends matrix products
+to the BLAS from a size on, `blas_vector_side` matrix-vector products.
 """
 
 from __future__ import annotations
@@ -34,9 +71,9 @@ from .policy import Policy
 __all__ = ["BATCH_ARGUMENTS", "GEMM_ARGUMENTS", "POLICY", "Policy", "emit_module", "module_source"]
 
 POLICY = Policy(
-    blas_min_volume=64**3,
+    blas_min_volume=None,
     blas_vector_side=None,
-    parallel_min_flops=4e6,
+    parallel_min_flops=2 * 192**3,
     parallel_min_vector=1e6,
     threads=ROW_THREADS,
 )
