@@ -249,3 +249,30 @@ def test_module_without_blas_dispatches_to_own_kernels():
     rng = np.random.default_rng(10)
     for m, n, k in [(3, 5, 7), (200, 190, 180), (1, 300, 40), (300, 1, 40)]:
         _check(GEMM(entries["gemm"]), rng, m, n, k, 0, 1, pad=1)
+
+
+def test_parallel_for_runs_every_chunk_once():
+    runtime.contraction()
+    module = ir.Module("uses_pool")
+    i64 = ir.IntType(64)
+    words_type = i64.as_pointer()
+    task_type = ir.FunctionType(ir.VoidType(), [words_type, i64])
+    task = ir.Function(module, task_type, "count_chunk")
+    builder = ir.IRBuilder(task.append_basic_block())
+    counts = builder.inttoptr(builder.load(task.args[0]), words_type)
+    builder.atomic_rmw("add", builder.gep(counts, [task.args[1]]), ir.Constant(i64, 1), "seq_cst")
+    builder.ret_void()
+    pool = ir.Function(module, ir.FunctionType(ir.VoidType(), [task_type.as_pointer(), words_type, i64]),
+                       "symgrad_parallel_for")
+    run = ir.Function(module, ir.FunctionType(ir.VoidType(), [words_type, i64]), "count_chunks")
+    builder = ir.IRBuilder(run.append_basic_block())
+    words = builder.alloca(i64)
+    builder.store(builder.ptrtoint(run.args[0], i64), words)
+    builder.call(pool, [task, words, run.args[1]])
+    builder.ret_void()
+    address = runtime._get_engine().add(str(module), ["count_chunks"])["count_chunks"]
+    count_chunks = ctypes.CFUNCTYPE(None, P, L)(address)
+    for chunks in (0, 1, 2, 7, 1000):
+        counts = np.zeros(max(chunks, 1), dtype=np.int64)
+        count_chunks(counts.ctypes.data, chunks)
+        assert np.all(counts[:chunks] == 1), f"{chunks} chunks ran {counts.tolist()[:20]} times"

@@ -12,6 +12,9 @@ Generated code calls (row-major, BLAS semantics, no alias between C and A or B):
         one row); the BLAS is only given ones it accepts.
     void symgrad_gemm_batched(<the same>, i64 batch, i64 stride_a, i64 stride_b, i64 stride_c)
         the same for batch products, operand t at a + t stride_a (likewise b, c).
+    void symgrad_parallel_for(void (*task)(i64 *words, i64 chunk), i64 *words, i64 chunks)
+        task(words, c) for every c < chunks, shared with the pool of sleeping
+        workers the products use (see `_threads`): any generated loop may use it.
 
 `runtime.contraction()` compiles this module once per process and names
 its entries with `llvmlite.binding.add_symbol`, so modules (and cached

@@ -33,7 +33,7 @@ from llvmlite import ir
 from ._ir import DOUBLE, I8_PTR, I32, I64, at, const, counted_loop, declare, function
 
 WORDS = I64.as_pointer()
-_TASK = ir.FunctionType(ir.VoidType(), [WORDS, I64])
+TASK = ir.FunctionType(ir.VoidType(), [WORDS, I64])
 # The job record: next chunk, chunks, busy workers, holders, words, task.
 _NEXT, _CHUNKS, _BUSY, _HOLDERS, _WORDS_AT, _TASK_AT, _JOB_SIZE = range(7)
 _SYS_FUTEX, _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 202, 128, 129
@@ -73,7 +73,7 @@ def pack_words(b: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
     return words
 
 
-def run_chunks(b: ir.IRBuilder, task: ir.Function, words: ir.Value, chunks: ir.Value, threads: int) -> None:
+def run_chunks(b: ir.IRBuilder, task: ir.Value, words: ir.Value, chunks: ir.Value, threads: int) -> None:
     """Run `task(words, c)` for c in 0..chunks-1 here and on up to `threads - 1` workers."""
     pool = _Pool.of(b.module, threads - 1)
     job = b.bitcast(b.call(declare(b.module, "malloc", I8_PTR, [I64]), [const(8 * _JOB_SIZE)]), WORDS)
@@ -234,7 +234,7 @@ class _Pool:
         b.position_at_end(work)
         b.atomic_rmw("add", at(b, job, _BUSY), const(1), "seq_cst")
         words = b.inttoptr(b.load(at(b, job, _WORDS_AT)), WORDS)
-        task = b.inttoptr(b.load(at(b, job, _TASK_AT)), _TASK.as_pointer())
+        task = b.inttoptr(b.load(at(b, job, _TASK_AT)), TASK.as_pointer())
         _take_chunks(b, job, words, task)
         b.atomic_rmw("sub", at(b, job, _BUSY), const(1), "seq_cst")
         b.store_atomic(ir.Constant(WORDS, None), slot, "seq_cst", 8)

@@ -8,7 +8,8 @@ Emits, with `prefix` (`symgrad_` for the process's module):
     void {prefix}gemm_batched(<the same>, i64 batch, i64 stride_a, i64 stride_b, i64 stride_c)
 
 and the same two with `_own` (always symgrad's kernels) and, when a BLAS
-was found, `_blas` (always the BLAS) appended, for measurement and tests.
+was found, `_blas` (always the BLAS) appended, for measurement and tests;
+and `{prefix}parallel_for` (see `_threads`), the pool the products use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ._ir import DOUBLE, DOUBLE_PTR, I64, at, const, counted_loop, declare, function
+from ._threads import TASK, WORDS, run_chunks
 from .blas import Routine
 from .gemm import emit_product
 from .micro import Blocking
@@ -46,7 +48,24 @@ def emit_entries(module: ir.Module, prefix: str, blocking: Blocking, policy: Pol
             b.call(target, [*fn.args, const(mode), const(policy.threads)])
             b.ret_void()
             names.append(fn.name)
+    names.append(_emit_parallel_for(module, prefix, policy).name)
     return names
+
+
+def _emit_parallel_for(module: ir.Module, prefix: str, policy: Policy) -> ir.Function:
+    """`void {prefix}parallel_for(void (*task)(i64 *words, i64 chunk), i64 *words, i64 chunks)`: the
+    contraction's thread pool, offered to other generated loops."""
+    fn, b = function(module, f"{prefix}parallel_for", [("task", TASK.as_pointer()), ("words", WORDS),
+                                                        ("chunks", I64)], internal=False)
+    task, words, chunks = fn.args
+    if policy.threads > 1:
+        with b.if_then(b.icmp_signed(">", chunks, const(1))):
+            run_chunks(b, task, words, chunks, policy.threads)
+            b.ret_void()
+    with counted_loop(b, 0, chunks, 1, "chunk") as chunk:
+        b.call(task, [words, chunk])
+    b.ret_void()
+    return fn
 
 
 def _emit_contract(module, prefix, policy, matrix, vector, gemm, gemv) -> ir.Function:
