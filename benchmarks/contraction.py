@@ -1,7 +1,7 @@
 """Matrix products through symgrad's contraction ABI: own kernel vs the BLAS found vs NumPy.
 
     python benchmarks/contraction.py                     # table of GFLOP/s medians
-    python benchmarks/contraction.py --json /tmp/c.json  # and the records as JSON
+    python benchmarks/contraction.py --json /tmp/c.json  # and the records as JSON (+ /tmp/c.md)
     python benchmarks/contraction.py --sweep             # square sizes 4..256 and matrix-vector shapes
     python benchmarks/contraction.py --quick             # shorter samples
     python benchmarks/contraction.py --threads 1         # one core each, timed in CPU time of the thread
@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         with open(options.json, "w") as f:
             json.dump(report, f, indent=1)
+        with open(os.path.splitext(options.json)[0] + ".md", "w") as f:
+            f.write(markdown(records, info) + "\n")
     return 0
 
 
