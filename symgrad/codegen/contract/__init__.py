@@ -51,12 +51,14 @@ symgrad's own kernels at every size. The BLAS is found and callable
   after a 0.3 s pause), so a BLAS call would slow down the fused loops
   that follow it in a compiled gradient.
 
-Threads: a product is shared from 2 m n k >= 1.4e7 flops (2 x 192^3: on
-an idle machine two threads broke even at 128^3-160^3 and won from 192^3,
-47 against 29 at 256^3), a matrix-vector product from m n k >= 10^6 (X @ w:
-11.6 ms on one thread, 7.6 ms on two). On another machine (more cores,
-MKL) rerun the benchmark: `Policy.blas_min_volume` sends matrix products
-to the BLAS from a size on, `blas_vector_side` matrix-vector products.
+Threads: a product is shared from 2 m n k >= 1.8e6 flops (2 x 96^3), in
+chunks of at least 64 rows or columns; on an idle machine, one thread /
+two: 96^3 28 / 31, 128^3 28 / 38, 512^3 31 / 51, 1000^3 38 / 56, MLP 30 /
+53 (chunks of 32 lost to packing, 64^3 did not gain). A matrix-vector
+product is shared from m n k >= 10^6 (X @ w: 11.6 ms on one thread, 7.6
+ms on two). On another machine (more cores, MKL) rerun the benchmark:
+`Policy.blas_min_volume` sends matrix products to the BLAS from a size
+on, `blas_vector_side` matrix-vector products.
 """
 
 from __future__ import annotations
@@ -76,9 +78,10 @@ __all__ = ["BATCH_ARGUMENTS", "GEMM_ARGUMENTS", "POLICY", "Policy", "emit_module
 POLICY = Policy(
     blas_min_volume=None,
     blas_vector_side=None,
-    parallel_min_flops=2 * 192**3,
+    parallel_min_flops=2 * 96**3,
     parallel_min_vector=1e6,
     threads=ROW_THREADS,
+    min_chunk=64,
 )
 
 
