@@ -23,33 +23,35 @@ module is added. The entries may be called from several threads at once;
 large products start their own threads (`Policy.threads`), also when the
 caller is itself one of several threads.
 
-Dispatch policy, measured with `python benchmarks/contraction.py` (and
-`--threads 1`, `--sweep`) on this 2-core AMD EPYC (AVX2) with NumPy 2.4's
-OpenBLAS 0.3.31 (Haswell kernels, 2 threads): symgrad_gemm calls
-symgrad's own kernels at every size. The BLAS is found and callable
+Dispatch policy, measured with `python benchmarks/contraction.py` (results
+in `benchmarks/results/contraction*.md`; `--threads 1`, `--sweep`) on this
+2-core AMD EPYC (AVX2, shared with other jobs) with NumPy 2.4's OpenBLAS
+0.3.31 (Haswell kernels, 2 threads): symgrad_gemm calls symgrad's own
+kernels at every size. The BLAS is found and callable
 (`symgrad_gemm_blas`, `blas.routine`) but not chosen. Why (GFLOP/s):
 
-- The kernels are even. On one thread (thread CPU time, which load does
-  not blur), own / OpenBLAS: 1000^2 40.0 / 41.2, 2000^2 39.3 / 41.5, MLP
-  (128x784)@(784x256) 38.2 / 39.7, its A.T case 42.2 / 39.7, its B.T case
-  32.9 / 36.8 (the one layout where packing op(B) costs symgrad ~10%),
-  512^2 37.5 / 36.9. Small products skip packing and the library call:
-  8^2 6.3 / 4.1, 32^2 23.8 / 23.1, 10^4 products of 8x8 8.1 / 5.7. Skinny
-  matrix-vector products: X @ w with X 10^6 x 10 2.3 / 1.3, X.T @ r 1.7 /
-  1.5; square ones are even (sweep, 64..2000).
+- The kernels are within a few percent. On one thread (thread CPU time, which
+  load blurs less), own / OpenBLAS: 1000^2 31.5 / 33.3, 2000^2 31.3 / 33.9,
+  MLP (128x784)@(784x256) 34.0 / 34.3, its A.T case 33.8 / 32.8, its B.T
+  case 29.0 / 32.0 (the one layout where packing op(B) costs symgrad
+  ~10%), 512^2 31.5 / 31.6. Small products skip packing and the library
+  call: 8^2 6.6 / 4.0, 32^2 23.6 / 18.2, 10^4 products of 8x8 10.2 / 6.4.
+  Matrix-vector: X @ w with X 10^6 x 10 2.3 / 1.3, X.T @ r 1.7 / 1.5;
+  square ones even (sweep, 64..2000); (10^5 x 32) @ v is the exception,
+  1.7 / 2.5.
 - OpenBLAS's thread pool breaks down when the other core is busy, the
-  usual state of this shared machine. With one other process running,
-  own / OpenBLAS on both cores: 128^2 29.1 / 1.4, MLP 25.4 / 1.3, its A.T
-  and B.T cases 28.6 / 6.6 and 26.5 / 3.2, 512^2 27.6 / 10.8, 64 products
-  of 128^2 23.1 / 0.3, and even at 1000^2 and 2000^2 29.9 / 28.0 and
-  36.7 / 35.6. symgrad's threads take chunks dynamically and the caller
-  never waits for a thread that has not started, so a busy core costs
-  speed, not a collapse. (On an idle machine OpenBLAS reached 62 and 70
-  at 1000^2 and 2000^2.)
+  usual state of this machine. With one other process running, own /
+  OpenBLAS on both cores: MLP 21.7 / 4.4, its A.T and B.T cases 29.6 / 9.5
+  and 24.2 / 3.5, 512^2 23.3 / 12.1, 64 products of 128^2 24.4 / 0.5;
+  1000^2 27.8 / 29.0 and 2000^2 34.5 / 32.7 are even. (Another run: 128^2
+  29.1 / 1.4.) symgrad's threads take chunks dynamically and the caller
+  never waits for a worker to wake, so a busy core costs speed, not a
+  collapse. On an idle machine OpenBLAS is ~15% ahead on large products
+  (1000^2: 64-68 against 56-59).
 - OpenBLAS's idle threads spin for ~0.1 s after each call: symgrad's 500^2
-  product right after a BLAS call ran at 12.5 against 24.4 alone (24.2
-  after a 0.3 s pause), so a BLAS call would slow down the fused loops
-  that follow it in a compiled gradient.
+  product right after a BLAS call ran at 15.7 against 22.3 alone (21.6
+  after a 0.3 s pause; 12.5 / 24.4 in another run), so a BLAS call would
+  slow down the fused loops that follow it in a compiled gradient.
 
 Threads: a product is shared from 2 m n k >= 1.8e6 flops (2 x 96^3), in
 chunks of at least 64 rows or columns; on an idle machine, one thread /
