@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,7 @@ def const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
+@functools.cache
 def fma_name() -> str:
     """`llvm.fma` where the CPU fuses multiply-add; elsewhere `llvm.fmuladd`, which LLVM may split
     into a multiply and an add (`llvm.fma` would become a call to libm's exact `fma`, per lane)."""
@@ -37,7 +39,7 @@ def function(module: ir.Module, name: str, arguments: list[tuple[str, ir.Type]],
     `optsize` (the default) keeps LLVM from versioning, vectorising and
     unrolling loops whose vector code is written here by hand, or that only
     move data: that tripled the module's compile time and did not make it
-    faster. Only the micro-kernel is left to the full pipeline.
+    faster. Only the two tile kernels are left to the full pipeline.
     """
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [t for _, t in arguments]), name)
     for arg, (arg_name, _) in zip(fn.args, arguments):

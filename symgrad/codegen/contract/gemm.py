@@ -15,6 +15,10 @@ Operands come as strides, which covers both transposes:
 op(A)[i, p] = a[i * rsa + p * csa], op(B)[p, j] = b[p * rsb + j * csb],
 C[i, j] = c[i * ldc + j]. The first block of the sum applies `beta` (not
 reading C when it is 0, as BLAS does); later blocks add to C.
+
+Products of at most `DIRECT_MAX_VOLUME` multiply-adds whose op(B) rows are
+contiguous skip packing (and its buffer): the direct tile kernel reads the
+operands in place (8^3: 6.6 GFLOP/s against OpenBLAS's 4.0).
 """
 
 from __future__ import annotations
