@@ -94,8 +94,8 @@ def contraction(width: int | None = None, policy=None, use_blas: bool = True) ->
     """The addresses of the contraction entries (`symgrad_gemm`, ...; see `codegen.contract`).
 
     Compiled once per process. With the defaults, the entries are also
-    named for JIT code (`symgrad_gemm`, `symgrad_gemm_batched`): call this
-    before adding a module that declares them. Other arguments build a
+    named for JIT code (`symgrad_gemm`, `symgrad_gemm_batched`,
+    `symgrad_parallel_for`): call this before adding a module that declares them. Other arguments build a
     separate module under another prefix (tests and benchmarks).
     """
     from .codegen import contract
