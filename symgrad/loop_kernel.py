@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from .codegen.loops import lower_loops
+from .codegen.schedule import Contract
 from .codegen.schedule import plan as make_plan
 from .ir import Graph
-from .runtime import _get_engine, check_argument, unique_symbol
+from .runtime import _get_engine, check_argument, contraction, unique_symbol
 
 _CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _lock = threading.Lock()
@@ -30,8 +31,6 @@ class LoopKernel:
     lowering = "loops"
 
     def __init__(self, graph: Graph, name: str = "kernel"):
-        from .codegen.blas_stub import ensure_gemm
-
         self.graph = graph
         self.name = name
         self.input_names = graph.input_names
@@ -41,7 +40,8 @@ class LoopKernel:
         self._symbol = unique_symbol(name)
         self._fn = None
         self.trace_seconds = 0.0
-        ensure_gemm()
+        if any(isinstance(step, Contract) for step in self.plan.steps):
+            contraction()  # the matrix product entries, named for the code to link to
         sizes = [b.size for b in self.plan.temps]
         self._offsets = np.cumsum([0, *sizes])
         self._constants = [(b.slot, value) for b, value in self.plan.constants]

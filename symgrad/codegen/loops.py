@@ -470,30 +470,33 @@ def _worker(module: ir.Module, name: str) -> ir.Function:
 # ----- contractions -----
 
 GEMM = "symgrad_gemm"
+GEMM_BATCHED = "symgrad_gemm_batched"
+_GEMM_OPERANDS = [I64, I64, I64, I64, I64, DOUBLE, DOUBLE_PTR, I64, DOUBLE_PTR, I64, DOUBLE, DOUBLE_PTR, I64]
 
 
-def _contract(module: ir.Module, builder: ir.IRBuilder, slots: ir.Value, step: Contract) -> None:
+def _contract(module: ir.Module, builder: ir.IRBuilder, slots, step: Contract) -> None:
+    """`step` as one call of `symgrad_gemm` (or its strided-batch form), BLAS conventions, row-major."""
     from .schedule import blas_layout
 
-    gemm = _declare(module, GEMM, ir.VoidType(),
-                    [I64, I64, I64, I64, I64, DOUBLE, DOUBLE_PTR, I64, DOUBLE_PTR, I64, DOUBLE, DOUBLE_PTR, I64])
     m, n, k = step.m, step.n, step.k
     ta, lda = blas_layout(m, k, *step.x_strides[1:])
     tb, ldb = blas_layout(k, n, *step.y_strides[1:])
     tc, ldc = blas_layout(m, n, *step.out_strides[1:])
-    a_base, b_base, c_base = (_base(builder, slots, v) for v in (step.x, step.y, step.out))
-    for index in range(step.batch):
-        a = builder.gep(a_base, [ir.Constant(I64, step.x.offset + index * step.x_strides[0])], inbounds=True)
-        b = builder.gep(b_base, [ir.Constant(I64, step.y.offset + index * step.y_strides[0])], inbounds=True)
-        c = builder.gep(c_base, [ir.Constant(I64, step.out.offset + index * step.out_strides[0])], inbounds=True)
-        if tc:  # the output is column-major: compute its transpose, op(B)^T op(A)^T
-            args = [1 - tb, 1 - ta, n, m, k, b, ldb, a, lda, c, ldc]
-        else:
-            args = [ta, tb, m, n, k, a, lda, b, ldb, c, ldc]
-        t1, t2, mm, nn, kk, p, lp, q, lq, r, lr = args
-        builder.call(gemm, [ir.Constant(I64, t1), ir.Constant(I64, t2), ir.Constant(I64, mm), ir.Constant(I64, nn),
-                            ir.Constant(I64, kk), ir.Constant(DOUBLE, 1.0), p, ir.Constant(I64, lp), q,
-                            ir.Constant(I64, lq), ir.Constant(DOUBLE, 0.0), r, ir.Constant(I64, lr)])
+    a, b, c = (builder.gep(_base(builder, slots, v), [ir.Constant(I64, v.offset)], inbounds=True)
+               for v in (step.x, step.y, step.out))
+    if tc:  # the output is column-major: compute its transpose, op(B)^T op(A)^T
+        args = [1 - tb, 1 - ta, n, m, k, 1.0, b, ldb, a, lda, 0.0, c, ldc]
+        strides = [step.y_strides[0], step.x_strides[0], step.out_strides[0]]
+    else:
+        args = [ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc]
+        strides = [step.x_strides[0], step.y_strides[0], step.out_strides[0]]
+    values = [ir.Constant(t, v) if not isinstance(v, ir.Value) else v for t, v in zip(_GEMM_OPERANDS, args)]
+    if step.batch == 1:
+        builder.call(_declare(module, GEMM, ir.VoidType(), _GEMM_OPERANDS), values)
+        return
+    operands = [*_GEMM_OPERANDS, I64, I64, I64, I64]
+    extra = [ir.Constant(I64, step.batch), *(ir.Constant(I64, s) for s in strides)]
+    builder.call(_declare(module, GEMM_BATCHED, ir.VoidType(), operands), [*values, *extra])
 
 
-__all__ = ["GEMM", "Node", "lower_loops"]
+__all__ = ["GEMM", "GEMM_BATCHED", "Node", "lower_loops"]
