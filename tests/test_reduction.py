@@ -123,3 +123,23 @@ def test_kernels_with_sums_over_data_refuse_c_export_and_pickling_with_advice():
         gradient.formula(W).c()
     with pytest.raises(TypeError, match="pickle the function and the data"):
         pickle.dumps(gradient.compile(W))
+
+
+def test_the_gradient_of_a_sum_over_data_wrt_a_matrix_grows_with_the_matrix_not_its_square(monkeypatch):
+    # Each row sum reads the matrix element by element; the adjoints of those reads must become one
+    # scatter per matrix (a sum of one scatter per element would be a graph of size n²).
+    import symgrad.lowering as lowering
+    from symgrad.scalarize import scalar_size
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(50, 24))
+    W = rng.normal(size=(24, 24)) / 5
+    sizes = []
+    original = lowering.lower
+    monkeypatch.setattr(lowering, "lower", lambda graph, name: sizes.append(scalar_size(graph.outputs))
+                        or original(graph, name))
+    g = sg.grad(lambda W: sg.vmap(lambda x: np.tanh(x @ W).sum(), in_axes=0)(data).mean())
+    got = g(W)
+    expected = data.T @ (1 - np.tanh(data @ W) ** 2) / len(data)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert sizes and sizes[0] < 20 * W.size

@@ -140,7 +140,7 @@ class Primitive:
         """Build `self(*operands)` elementwise with broadcasting, folding constants and applying `simplify`."""
         if len(operands) != self.arity:
             raise TypeError(f"`{self.name}` takes {self.arity} operands, got {len(operands)}")
-        args = tuple(as_node(x) for x in operands)
+        args = operands if all(type(x) is Node for x in operands) else tuple(map(as_node, operands))
         shape = args[0].shape
         if any(a.shape != shape for a in args):
             shape = broadcast_shapes(self.name, [a.shape for a in args])
