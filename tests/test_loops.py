@@ -107,8 +107,8 @@ def test_padded_arrays_are_read_through_windows(lo, hi, interior, width, monkeyp
 
 
 def test_the_loop_kernels_native_entry_takes_exact_arrays_and_refuses_the_rest():
-    from symgrad.primitives import reduce_sum
     from symgrad.primitives import elementwise as E
+    from symgrad.primitives import reduce_sum
 
     x = symbol("x", 60_004, (5, 3))
     s = symbol("s", 60_004, ())
