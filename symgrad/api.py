@@ -275,7 +275,7 @@ def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
     result is one array or float, or a flat tuple of floats. It returns
     `NotImplemented` for other arguments (the general path then runs).
     """
-    if compiled.lowering != "scalar" or len(compiled.float_leaves) != len(args) or not all(
+    if len(compiled.float_leaves) != len(args) or not all(
         type(a) is float or (type(a) is np.ndarray and a.dtype == np.float64) for a in args
     ):
         return None
@@ -284,6 +284,10 @@ def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
     if not all(compiled.out_is_node):
         return None
     native = compiled.kernel.python_function()
+    if native is None:
+        return None
+    if compiled.lowering == "loops":
+        return _loop_entry(native, compiled.kernel.slot_template, shapes, treedef)
     if all(type(a) is float for a in args) and all(s == () for s in shapes):
         # The native entry returns a bare float for one output, so a 1-tuple stays on the general path.
         flat_tuple = treedef is not None and treedef[0] is tuple and len(treedef[1]) > 1 \
@@ -299,6 +303,23 @@ def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
         if native(*args, out) is None:
             return out if shape else float(out)
         return NotImplemented
+
+    return call
+
+
+def _loop_entry(native: Callable, template: np.ndarray, shapes: tuple, treedef: Any) -> Callable | None:
+    """A call through a loop kernel's native entry: fresh output arrays, filled in native code."""
+    flat_tuple = treedef is not None and treedef[0] is tuple and all(d is None for d in treedef[1])
+    if treedef is not None and not flat_tuple:
+        return None
+    empty = np.empty
+
+    def call(*args: Any) -> Any:
+        outs = [empty(shape) for shape in shapes]
+        if native(*args, *outs, template) is not None:
+            return NotImplemented
+        results = [out if out.ndim else float(out) for out in outs]
+        return results[0] if treedef is None else tuple(results)
 
     return call
 

@@ -16,13 +16,16 @@ from typing import Any
 import numpy as np
 
 from .codegen.loops import lower_loops
-from .codegen.schedule import Contract
+from .codegen.schedule import Contract, Loop
 from .codegen.schedule import plan as make_plan
 from .ir import Graph
 from .runtime import _get_engine, check_argument, contraction, unique_symbol
 
 _CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _lock = threading.Lock()
+# Kernels doing less work than this (points and multiply-adds) also get a native CPython entry, which
+# holds the GIL while it runs (longer kernels are called through ctypes, which releases it).
+NATIVE_ENTRY_WORK = 2_000_000
 
 
 class LoopKernel:
@@ -45,15 +48,40 @@ class LoopKernel:
         sizes = [b.size for b in self.plan.temps]
         self._offsets = np.cumsum([0, *sizes])
         self._constants = [(b.slot, value) for b, value in self.plan.constants]
+        self.work = sum(step.work for step in self.plan.steps if isinstance(step, Loop)) + sum(
+            step.batch * step.m * step.n * max(step.k, 1) for step in self.plan.steps if isinstance(step, Contract))
+        self._python_fn = None
+        self._method_def = None
+        # The native entry's slots: constants and temporaries in a workspace of its own (one call at a
+        # time: the entry holds the GIL), inputs and outputs filled at each call.
+        self.slot_template = None
 
     def _compiled(self):
         if self._fn is None:
             with _lock:
                 if self._fn is None:
-                    self._fn = _CALL(self._compile()[self._symbol])
+                    entry = self.work <= NATIVE_ENTRY_WORK
+                    addresses = self._compile(entry)
+                    if entry:
+                        from .runtime import _builtin_function
+
+                        self._method_def, self._python_fn = _builtin_function(
+                            self.name, addresses[self._symbol + "_py"], self)
+                        self.slot_template = self._slots(np.empty(max(int(self._offsets[-1]), 1)))
+                    self._fn = _CALL(addresses[self._symbol])
         return self._fn
 
-    def _compile(self) -> dict[str, int]:
+    def _slots(self, workspace: np.ndarray) -> np.ndarray:
+        """A slot table with the constants and the temporaries (in `workspace`) filled in."""
+        slots = np.zeros(max(self.plan.slots, 1), dtype=np.uint64)
+        for slot, value in self._constants:
+            slots[slot] = value.ctypes.data
+        for buffer, offset in zip(self.plan.temps, self._offsets):
+            slots[buffer.slot] = workspace.ctypes.data + 8 * int(offset)
+        self._workspace = workspace
+        return slots
+
+    def _compile(self, entry: bool) -> dict[str, int]:
         from .codegen.llvm import data_symbols, module_source
         from .progress import Build
         from .serialize import graph_key
@@ -63,12 +91,15 @@ class LoopKernel:
         with build.stage("key"):
             key = graph_key(self.graph, order)
             symbols = data_symbols(self.graph, order)
-        return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol)), [self._symbol],
-                                 key=None if key is None else (("loops",), key), symbols=symbols, build=build,
+        names = [self._symbol, self._symbol + "_py"] if entry else [self._symbol]
+        return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol, entry)), names,
+                                 key=None if key is None else (("loops", entry), key), symbols=symbols, build=build,
                                  owner=self)
 
     def python_function(self):
-        return None
+        """The native CPython entry (see `codegen.loops.lower_python_entry`), or None for a long kernel."""
+        self._compiled()
+        return self._python_fn
 
     def __reduce__(self):
         from .serialize import graph_from_bytes, graph_to_bytes

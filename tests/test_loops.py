@@ -104,3 +104,27 @@ def test_padded_arrays_are_read_through_windows(lo, hi, interior, width, monkeyp
     value = np.random.default_rng(7).normal(size=(3, 37))
     for got, expected in zip(kernel(value), evaluate(list(outputs), {x: value})):
         np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-14)
+
+
+def test_the_loop_kernels_native_entry_takes_exact_arrays_and_refuses_the_rest():
+    from symgrad.primitives import elementwise as E
+    from symgrad.primitives import reduce_sum
+
+    x = symbol("x", 60_004, (5, 3))
+    s = symbol("s", 60_004, ())
+    outputs = (E.mul(E.sin(x), s), reduce_sum(x, (0, 1)))
+    graph = Graph((x, s), outputs, ("x", "s"), ((5, 3), ()), ("a", "b"), ((5, 3), ()))
+    kernel = LoopKernel(graph, "entry")
+    native, template = kernel.python_function(), kernel.slot_template
+    value = np.arange(15.0).reshape(5, 3)
+    a, b = np.empty((5, 3)), np.empty(())
+    assert native(value, 2.0, a, b, template) is None
+    np.testing.assert_allclose(a, 2.0 * np.sin(value), rtol=1e-15)
+    assert float(b) == value.sum()
+    assert native(value.T.copy(), 2.0, a, b, template) is NotImplemented        # wrong shape
+    assert native(value.astype(np.float32), 2.0, a, b, template) is NotImplemented
+    assert native(np.asfortranarray(value), 2.0, a, b, template) is NotImplemented  # not C-contiguous
+    assert native(value, 2, a, b, template) is NotImplemented                     # an int, not a float
+    assert native(value, 2.0, a, template) is NotImplemented                      # an output missing
+    assert native(value, 2.0, np.empty((3, 5)), b, template) is NotImplemented    # wrong output
+    assert native(list(value), 2.0, a, b, template) is NotImplemented

@@ -212,41 +212,76 @@ _ARRAY_DATA, _ARRAY_NDIM, _ARRAY_DIMS, _ARRAY_DESCR, _ARRAY_FLAGS = 16, 24, 32, 
 _C_CONTIGUOUS_AND_ALIGNED = 0x0001 | 0x0100
 
 
-def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
-    object_ptr = I8_PTR
-    fn_type = ir.FunctionType(object_ptr, [object_ptr, object_ptr.as_pointer(), I64])
-    fn = ir.Function(module, fn_type, name)
-    _, args, nargs = fn.args
-    float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
-    not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
-    none = ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
-    ndarray_type, float64 = (ir.GlobalVariable(module, ir.IntType(8), symbol) for symbol in NUMPY_OBJECTS)
-    as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [object_ptr])
-    from_double = _declare(module, "PyFloat_FromDouble", object_ptr, [DOUBLE])
-    incref = _declare(module, "Py_IncRef", ir.VoidType(), [object_ptr])
-    scalar = all(shape == () for shape in graph.input_shapes + graph.output_shapes)
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    refuse = fn.append_basic_block("refuse")
+class PythonObjects:
+    """Reading CPython objects from native code: every check branches to `refuse` when it fails.
 
-    def field(obj, offset, kind):
+    A METH_FASTCALL entry receives `(self, args, nargs)`; it takes floats and
+    float64 arrays it can read in place, and answers `NotImplemented` for
+    anything else, so that the caller takes the general (checked) path.
+    """
+
+    def __init__(self, module: ir.Module, builder: ir.IRBuilder, refuse: ir.Block):
+        self.module, self.b, self.refuse = module, builder, refuse
+        self.float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
+        self.ndarray_type, self.float64 = (ir.GlobalVariable(module, ir.IntType(8), symbol)
+                                           for symbol in NUMPY_OBJECTS)
+
+    def field(self, obj, offset, kind):
+        b = self.b
         return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), kind.as_pointer()))
 
-    def require(condition):
-        following = b.append_basic_block("checked")
-        b.cbranch(condition, following, refuse)
-        b.position_at_end(following)
+    def require(self, condition) -> None:
+        following = self.b.append_basic_block("checked")
+        self.b.cbranch(condition, following, self.refuse)
+        self.b.position_at_end(following)
 
-    def array_data(obj, shape):
+    def float_object(self, obj) -> None:
+        """`obj` must be an exact Python float."""
+        self.require(self.b.icmp_unsigned("==", self.field(obj, 8, I8_PTR), self.float_type))
+
+    def array_data(self, obj, shape, dtype=None):
+        """The data of `obj`, which must be a C-contiguous, aligned ndarray of `shape` (float64 by default)."""
+        b = self.b
         # ob_type follows the 8-byte reference count in every PyObject.
-        require(b.icmp_unsigned("==", field(obj, 8, object_ptr), ndarray_type))
-        require(b.icmp_unsigned("==", field(obj, _ARRAY_DESCR, object_ptr), float64))
-        require(b.icmp_signed("==", field(obj, _ARRAY_NDIM, I32), ir.Constant(I32, len(shape))))
-        flags = b.and_(field(obj, _ARRAY_FLAGS, I32), ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED))
-        require(b.icmp_signed("==", flags, ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED)))
-        dims = field(obj, _ARRAY_DIMS, I64.as_pointer())
+        self.require(b.icmp_unsigned("==", self.field(obj, 8, I8_PTR), self.ndarray_type))
+        if dtype is None:
+            self.require(b.icmp_unsigned("==", self.field(obj, _ARRAY_DESCR, I8_PTR), self.float64))
+        self.require(b.icmp_signed("==", self.field(obj, _ARRAY_NDIM, I32), ir.Constant(I32, len(shape))))
+        flags = b.and_(self.field(obj, _ARRAY_FLAGS, I32), ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED))
+        self.require(b.icmp_signed("==", flags, ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED)))
+        dims = self.field(obj, _ARRAY_DIMS, I64.as_pointer())
         for axis, size in enumerate(shape):
-            require(b.icmp_signed("==", b.load(_element(b, dims, axis)), ir.Constant(I64, size)))
-        return field(obj, _ARRAY_DATA, DOUBLE_PTR)
+            self.require(b.icmp_signed("==", b.load(_element(b, dims, axis)), ir.Constant(I64, size)))
+        return self.field(obj, _ARRAY_DATA, DOUBLE_PTR)
+
+
+def fastcall_function(module: ir.Module, name: str) -> tuple[ir.Function, ir.IRBuilder, ir.Block]:
+    """A METH_FASTCALL function `name(self, args, nargs)`, its builder at entry, and its `refuse` block
+    (which returns `NotImplemented`)."""
+    fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR, I8_PTR.as_pointer(), I64]), name)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    refuse = fn.append_basic_block("refuse")
+    with b.goto_block(refuse):
+        not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
+        b.call(_declare(module, "Py_IncRef", ir.VoidType(), [I8_PTR]), [not_implemented])
+        b.ret(not_implemented)
+    return fn, b, refuse
+
+
+def return_none(module: ir.Module, b: ir.IRBuilder) -> None:
+    none = module.globals.get("_Py_NoneStruct") or ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
+    b.call(_declare(module, "Py_IncRef", ir.VoidType(), [I8_PTR]), [none])
+    b.ret(none)
+
+
+def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
+    fn, b, refuse = fastcall_function(module, name)
+    _, args, nargs = fn.args
+    objects_of = PythonObjects(module, b, refuse)
+    as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [I8_PTR])
+    from_double = _declare(module, "PyFloat_FromDouble", I8_PTR, [DOUBLE])
+    scalar = all(shape == () for shape in graph.input_shapes + graph.output_shapes)
+    require, array_data = objects_of.require, objects_of.array_data
 
     count = len(graph.input_shapes) + (0 if scalar else 1)
     require(b.icmp_signed("==", nargs, ir.Constant(I64, count)))
@@ -254,7 +289,7 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
     inputs = []
     for obj, shape in zip(objects, graph.input_shapes):
         if shape == ():
-            require(b.icmp_unsigned("==", field(obj, 8, object_ptr), float_type))
+            objects_of.float_object(obj)
             inputs.append(obj)
         else:
             inputs.append(array_data(obj, shape))
@@ -275,8 +310,7 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
     point = module.globals[name.removesuffix("_py")]
     if out is not None:
         b.call(point, [buffer, out])
-        b.call(incref, [none])
-        b.ret(none)
+        return_none(module, b)
     else:
         results_buffer = _stack_array(b, DOUBLE, len(graph.outputs), name="out")
         b.call(point, [buffer, results_buffer])
@@ -284,15 +318,12 @@ def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
         if len(results) == 1:
             b.ret(b.call(from_double, results))
         else:
-            new_tuple = _declare(module, "PyTuple_New", object_ptr, [I64])
-            set_item = _declare(module, "PyTuple_SetItem", I32, [object_ptr, I64, object_ptr])
+            new_tuple = _declare(module, "PyTuple_New", I8_PTR, [I64])
+            set_item = _declare(module, "PyTuple_SetItem", I32, [I8_PTR, I64, I8_PTR])
             result = b.call(new_tuple, [ir.Constant(I64, len(results))])
             for j, value in enumerate(results):
                 b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
             b.ret(result)
-    b.position_at_end(refuse)
-    b.call(incref, [not_implemented])
-    b.ret(not_implemented)
 
 
 def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:

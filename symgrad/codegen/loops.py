@@ -46,7 +46,8 @@ _IDENTITY = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}
 _COMBINE = {"max": "llvm.maximum", "min": "llvm.minimum"}
 
 
-def lower_loops(plan: Plan, name: str) -> ir.Module:
+def lower_loops(plan: Plan, name: str, python_entry: bool = False) -> ir.Module:
+    """The module of the kernel `name` (and, with `python_entry`, of its METH_FASTCALL entry `name_py`)."""
     module = ir.Module(name=name)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [SLOTS]), name)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -75,6 +76,8 @@ def lower_loops(plan: Plan, name: str) -> ir.Module:
                 builder.store(part, builder.gep(functions, [ir.Constant(I64, t)], inbounds=True))
             builder.call(parallel, [functions, ir.Constant(I64, len(parts)), table, ir.Constant(I64, outer)])
     builder.ret_void()
+    if python_entry:
+        lower_python_entry(module, plan, fn, name + "_py")
     return module
 
 
@@ -500,3 +503,39 @@ def _contract(module: ir.Module, builder: ir.IRBuilder, slots, step: Contract) -
 
 
 __all__ = ["GEMM", "GEMM_BATCHED", "Node", "lower_loops"]
+
+
+def lower_python_entry(module: ir.Module, plan: Plan, kernel: ir.Function, name: str) -> None:
+    """`name(self, args, nargs)`, a METH_FASTCALL entry calling `kernel` without ctypes.
+
+    Arguments: one per input (a Python float for a scalar, a C-contiguous
+    float64 array of its shape otherwise), one array per output (to fill),
+    and last the kernel's slot template (its constants' and temporaries'
+    pointers, inputs and outputs left to fill). Returns None, or
+    `NotImplemented` for anything it does not take.
+    """
+    from .llvm import PythonObjects, _element, _stack_array, fastcall_function, return_none
+
+    fn, b, refuse = fastcall_function(module, name)
+    _, args, nargs = fn.args
+    objects = PythonObjects(module, b, refuse)
+    count = len(plan.inputs) + len(plan.outputs) + 1
+    objects.require(b.icmp_signed("==", nargs, ir.Constant(I64, count)))
+    given = [b.load(_element(b, args, k)) for k in range(count)]
+    template = b.bitcast(objects.array_data(given[-1], (plan.slots,), dtype="uint64"), SLOTS)
+    table = _stack_array(b, DOUBLE_PTR, plan.slots, name="slots")
+    for k in range(plan.slots):
+        b.store(b.load(_element(b, template, k)), _element(b, table, k))
+    as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [I8_PTR])
+    for buffer, obj in zip(plan.inputs, given):
+        if buffer.shape == ():
+            objects.float_object(obj)
+            value = _stack_array(b, DOUBLE, 1, name="scalar")
+            b.store(b.call(as_double, [obj]), value)
+            b.store(value, _element(b, table, buffer.slot))
+        else:
+            b.store(objects.array_data(obj, buffer.shape), _element(b, table, buffer.slot))
+    for buffer, obj in zip(plan.outputs, given[len(plan.inputs):]):
+        b.store(objects.array_data(obj, buffer.shape), _element(b, table, buffer.slot))
+    b.call(kernel, [table])
+    return_none(module, b)
