@@ -128,3 +128,56 @@ def test_the_loop_kernels_native_entry_takes_exact_arrays_and_refuses_the_rest()
     assert native(value, 2.0, a, template) is NotImplemented                      # an output missing
     assert native(value, 2.0, np.empty((3, 5)), b, template) is NotImplemented    # wrong output
     assert native(list(value), 2.0, a, b, template) is NotImplemented
+
+
+LOOPS_AT_WIDTH = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from array_specs import CASES
+from symgrad.codegen.loops import VECTOR_WIDTH
+from symgrad.diff import jvp, vjp
+from symgrad.evaluate import evaluate
+from symgrad.ir import Graph
+from symgrad.loop_kernel import LoopKernel
+from symgrad.primitives import symbol
+from symgrad.primitives import elementwise as E, reduce_sum
+
+worst = 0.0
+for k, (name, (build, shapes)) in enumerate(sorted(CASES.items())):
+    inputs = [symbol(f"v{{i}}", 70_000 + k, s) for i, s in enumerate(shapes)]
+    out = build(*inputs)
+    u = symbol("u", 70_000 + k, out.shape)
+    outputs = [out, *vjp([out], [u], inputs)]
+    graph = Graph(tuple([*inputs, u]), tuple(outputs), tuple(f"a{{i}}" for i in range(len(inputs) + 1)),
+                  tuple([*shapes, out.shape]), tuple(f"o{{i}}" for i in range(len(outputs))),
+                  tuple(o.shape for o in outputs))
+    args = [np.random.default_rng(k).uniform(-1.5, 1.5, size=s.shape) for s in graph.inputs]
+    expected = evaluate(list(graph.outputs), dict(zip(graph.inputs, args)))
+    for got, want in zip(LoopKernel(graph, name)(*args), expected):
+        worst = max(worst, float(np.max(np.abs(np.asarray(got) - want), initial=0.0)))
+# A long axis, not a multiple of any width: vector bodies, then a tail.
+x = symbol("x", 79_999, (1003,))
+out = reduce_sum(E.sin(x), (0,))
+graph = Graph((x,), (out, E.exp(x)), ("x",), ((1003,),), ("s", "e"), ((), (1003,)))
+value = np.linspace(-2, 2, 1003)
+got = LoopKernel(graph, "long")(value)
+worst = max(worst, abs(got[0] - np.sin(value).sum()), float(np.abs(got[1] - np.exp(value)).max()))
+print(json.dumps({{"width": VECTOR_WIDTH, "error": worst}}))
+"""
+
+
+@pytest.mark.parametrize("width", [pytest.param(w, marks=pytest.mark.skipif(
+    w not in __import__("child").host_vector_widths(), reason=f"this CPU has no {w}-lane double vectors"))
+    for w in (2, 4, 8)])
+def test_loop_lowering_agrees_with_the_interpreter_at_every_vector_width(width):
+    import json
+    import os
+
+    from child import run_python
+
+    done = run_python(LOOPS_AT_WIDTH.format(tests=os.path.dirname(__file__)),
+                      env={"SYMGRAD_VECTOR_WIDTH": str(width)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["width"] == width and report["error"] < 1e-10
