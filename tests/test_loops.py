@@ -163,6 +163,12 @@ graph = Graph((x,), (out, E.exp(x)), ("x",), ((1003,),), ("s", "e"), ((), (1003,
 value = np.linspace(-2, 2, 1003)
 got = LoopKernel(graph, "long")(value)
 worst = max(worst, abs(got[0] - np.sin(value).sum()), float(np.abs(got[1] - np.exp(value)).max()))
+from symgrad.primitives import pad
+for interior in (0, 1):  # read through a window: masked vector loads at its edges
+    padded = E.mul(pad(E.sin(x), (3,), (5,), (interior,)), 2.0)
+    got = LoopKernel(Graph((x,), (padded,), ("x",), ((1003,),), ("p",), (padded.shape,)), "padded")(value)[0]
+    want = evaluate([padded], {{x: value}})[0]
+    worst = max(worst, float(np.abs(got - want).max()))
 print(json.dumps({{"width": VECTOR_WIDTH, "error": worst}}))
 """
 
