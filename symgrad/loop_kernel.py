@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .codegen.loops import lower_loops
-from .codegen.schedule import Contract, Loop
 from .codegen.schedule import plan as make_plan
+from .codegen.steps import Contract, Loop
 from .ir import Graph
 from .runtime import _get_engine, check_argument, contraction, unique_symbol
 

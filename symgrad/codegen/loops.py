@@ -38,7 +38,7 @@ from .llvm import (
     _splat,
     _vector_of,
 )
-from .schedule import Contract, Loop, Plan, Scalar, Table, View
+from .steps import Contract, Loop, Plan, Scalar, Table, View, blas_layout
 
 SLOTS = DOUBLE_PTR.as_pointer()
 STEP_TYPE = ir.FunctionType(ir.VoidType(), [SLOTS, I64, I64])
@@ -479,7 +479,7 @@ _GEMM_OPERANDS = [I64, I64, I64, I64, I64, DOUBLE, DOUBLE_PTR, I64, DOUBLE_PTR, 
 
 def _contract(module: ir.Module, builder: ir.IRBuilder, slots, step: Contract) -> None:
     """`step` as one call of `symgrad_gemm` (or its strided-batch form), BLAS conventions, row-major."""
-    from .schedule import blas_layout
+
 
     m, n, k = step.m, step.n, step.k
     ta, lda = blas_layout(m, k, *step.x_strides[1:])

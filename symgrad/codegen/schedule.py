@@ -24,137 +24,32 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, topological_order
 from ..primitives import LEAVES, const, const_p, symbol, symbol_p
+from .steps import (
+    Buffer,
+    Contract,
+    Loop,
+    Plan,
+    Scalar,
+    Table,
+    View,
+    blas_layout,
+    contiguous_strides,
+    merged_stride,
+    reshaped_strides,
+    whole,
+)
 
 _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "slice"}
 # A loop is split between threads from this much work (points times operations per point).
 PARALLEL_MIN_WORK = 200_000
 THREADS = max(1, min(os.cpu_count() or 1, 8))
 _REDUCTIONS = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
-
-
-@dataclass(frozen=True)
-class Buffer:
-    """An array in memory: slot `slot` of the kernel's pointer table, C-contiguous of `shape`."""
-
-    slot: int
-    kind: str  # "input", "output", "const", "temp"
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class View:
-    """Element `i` is `buffer[offset + sum(strides[d] * i[d])]`; with no buffer, every element is `value`."""
-
-    buffer: Buffer | None
-    offset: int
-    strides: tuple[int, ...]
-    value: float = 0.0
-    # Zero padding: per axis, None or (lo, count, step): index i holds element k = (i - lo) / step of the
-    # array below when that is a whole number in [0, count), else 0 (the strides apply to k).
-    window: tuple[tuple[int, int, int] | None, ...] | None = None
-
-    def aligned(self, shape: tuple[int, ...], space: tuple[int, ...]) -> View:
-        """This view (of an array of `shape`) read at each point of `space`, broadcast as NumPy does."""
-        lead = len(space) - len(shape)
-        strides = [0] * lead + [s if n == m else 0 for s, n, m in zip(self.strides, shape, space[lead:])]
-        window = None
-        if self.window is not None:
-            window = (None,) * lead + tuple(w if n == m else None
-                                            for w, n, m in zip(self.window, shape, space[lead:]))
-        return View(self.buffer, self.offset, tuple(strides), self.value, window)
-
-    def permuted(self, perm) -> View:
-        window = None if self.window is None else tuple(self.window[p] for p in perm)
-        return View(self.buffer, self.offset, tuple(self.strides[p] for p in perm), self.value, window)
-
-
-@dataclass(frozen=True)
-class Table:
-    """Positions from a constant table: at point `i` of the space, `table[sum(strides[d] * i[d])] * step`
-    elements are added to the address (the gathered or scattered axis)."""
-
-    buffer: Buffer
-    strides: tuple[int, ...]
-    step: int
-
-
-@dataclass
-class Loop:
-    """A loop nest over `space`: `expression` at each point into `target` (stored, added or reduced)."""
-
-    space: tuple[int, ...]
-    expression: Node
-    reads: dict[Node, View]
-    target: View
-    reduce: str | None = None  # "sum", "max" or "min" over `axes`; the target has the kept axes
-    axes: tuple[int, ...] = ()
-    accumulate: bool = False  # target += value (scatter-add)
-    read_table: Table | None = None  # for the read of `expression` itself (gather)
-    write_table: Table | None = None
-    threads: int = 1  # the outermost axis is split between this many threads
-    partials: tuple[View, ...] = ()  # a reduction over the outermost axis: threads 1.. reduce into these
-
-    @property
-    def work(self) -> int:
-        return math.prod(self.space)
-
-
-@dataclass
-class Contract:
-    """`out = x . y` as `batch` products `(m, k) @ (k, n)`; strides (batch, row, column) per operand."""
-
-    node: Node
-    x: View
-    y: View
-    out: View
-    batch: int
-    m: int
-    n: int
-    k: int
-    x_strides: tuple[int, int, int]
-    y_strides: tuple[int, int, int]
-    out_strides: tuple[int, int, int]
-
-
-@dataclass
-class Scalar:
-    """A scalar node computed in straight-line code; `target` is where it is stored, when it is read from memory."""
-
-    node: Node
-    reads: dict[Node, View]
-    target: View | None = None
-
-
-@dataclass
-class Plan:
-    steps: list
-    inputs: list[Buffer]
-    outputs: list[Buffer]
-    constants: list[tuple[Buffer, np.ndarray]]
-    temps: list[Buffer]
-
-    @property
-    def slots(self) -> int:
-        return len(self.inputs) + len(self.outputs) + len(self.constants) + len(self.temps)
-
-
-def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return tuple(reversed(strides))
 
 
 def is_elementwise(node: Node) -> bool:
@@ -178,7 +73,7 @@ class _Planner:
         for node, buffer in zip(graph.outputs, self.outputs):
             self.output_of.setdefault(node, buffer)
         for node, buffer in zip(graph.inputs, self.inputs):
-            self.views[node] = _whole(buffer)
+            self.views[node] = whole(buffer)
         self.constants: list[tuple[Buffer, np.ndarray]] = []
         self.temps: list[Buffer] = []
         self.steps: list = []
@@ -196,7 +91,7 @@ class _Planner:
         if buffer is None:
             buffer = self._new("temp", node.shape)
             self.temps.append(buffer)
-        view = _whole(buffer)
+        view = whole(buffer)
         self.views[node] = view
         return view
 
@@ -236,7 +131,7 @@ class _Planner:
             offset = inner.offset + sum(a * s for a, s in zip(starts, inner.strides))
             view = View(inner.buffer, offset, tuple(s * c for s, c in zip(inner.strides, steps)))
         else:
-            strides = _reshaped_strides(x.shape, inner.strides, node.shape)
+            strides = reshaped_strides(x.shape, inner.strides, node.shape)
             if strides is None:
                 return None
             view = View(inner.buffer, inner.offset, strides)
@@ -250,7 +145,7 @@ class _Planner:
             return view
         buffer = self._new("temp", node.shape)
         self.temps.append(buffer)
-        copy = _whole(buffer)
+        copy = whole(buffer)
         self.steps.append(_copy(node, view, copy))
         self.views[node] = copy
         return copy
@@ -266,9 +161,9 @@ class _Planner:
             if copy is None:  # x is a view: copy it contiguously, then reshape that
                 target = self._new("temp", x.shape)
                 self.temps.append(target)
-                self.steps.append(self._copy_loop(x, _whole(target)))
-                copy = _whole(target)
-            view = View(copy.buffer, 0, _reshaped_strides(x.shape, copy.strides, node.shape))
+                self.steps.append(self._copy_loop(x, whole(target)))
+                copy = whole(target)
+            view = View(copy.buffer, 0, reshaped_strides(x.shape, copy.strides, node.shape))
             self.views[node] = view
         return view
 
@@ -310,7 +205,7 @@ class _Planner:
             if node.op.name in LEAVES:
                 buffer = self._new("const", node.shape)
                 self.constants.append((buffer, np.ascontiguousarray(node.op.impl(node), dtype=np.float64)))
-                self.views[node] = _whole(buffer)
+                self.views[node] = whole(buffer)
             elif self.fused(node) or (node.op.name in _VIEWS and node not in self.output_of):
                 continue
             elif node.op.name == "pad" and node not in self.output_of and self.view(node) is not None:
@@ -320,7 +215,7 @@ class _Planner:
         # Outputs that no step computed into their buffer (inputs, constants, views, repeats) are copied.
         for node, buffer in zip(self.graph.outputs, self.outputs):
             if self.views.get(node) is None or self.views[node].buffer is not buffer:
-                self.steps.append(self._copy_loop(node, _whole(buffer)))
+                self.steps.append(self._copy_loop(node, whole(buffer)))
         return Plan(self.steps, self.inputs, self.outputs, self.constants, self.temps)
 
     def _step(self, node: Node) -> None:
@@ -339,7 +234,7 @@ class _Planner:
                 for _ in range(loop.threads - 1):
                     buffer = self._new("temp", node.shape)
                     self.temps.append(buffer)
-                    partials.append(_whole(buffer))
+                    partials.append(whole(buffer))
                     self.steps.append(_fill(partials[-1], node.shape, identity))
                 loop.partials = tuple(partials)
                 self.steps.append(loop)
@@ -462,7 +357,7 @@ class _Planner:
         n = lambda labels: math.prod(size[c] for c in labels)  # noqa: E731
         target = self._target(node)
         out = dict(zip(ol, target.strides))
-        out_strides = tuple(_merged(out, size, labels) for labels in (batch, rows, cols))
+        out_strides = tuple(merged_stride(out, size, labels) for labels in (batch, rows, cols))
         if None not in out_strides and blas_layout(n(rows), n(cols), out_strides[1], out_strides[2]) is not None:
             return Contract(node, xv, yv, target, n(batch), n(rows), n(cols), n(inner), x_strides, y_strides,
                             out_strides)  # type: ignore[arg-type]
@@ -470,10 +365,10 @@ class _Planner:
         order = [*batch, *rows, *cols]
         buffer = self._new("temp", tuple(size[c] for c in order))
         self.temps.append(buffer)
-        product = _whole(buffer)
+        product = whole(buffer)
         strides = dict(zip(order, product.strides))
         self.steps.append(Contract(node, xv, yv, product, n(batch), n(rows), n(cols), n(inner), x_strides,
-                                   y_strides, tuple(_merged(strides, size, g) for g in (batch, rows, cols))))
+                                   y_strides, tuple(merged_stride(strides, size, g) for g in (batch, rows, cols))))
         return Loop(node.shape, node, {node: product.permuted([order.index(c) for c in ol])}, target)
 
     def _matrix(self, x: Node, labels: str, batch, first, second) -> tuple[View, tuple[int, int, int]]:
@@ -483,7 +378,7 @@ class _Planner:
         size = dict(zip(labels, x.shape))
         if view.buffer is not None:
             strides = dict(zip(labels, view.strides))
-            merged = tuple(_merged(strides, size, group) for group in (batch, first, second))
+            merged = tuple(merged_stride(strides, size, group) for group in (batch, first, second))
             rows, cols = (math.prod(size[c] for c in group) for group in (first, second))
             if None not in merged and blas_layout(rows, cols, merged[1], merged[2]) is not None:
                 return view, merged  # type: ignore[return-value]
@@ -492,28 +387,13 @@ class _Planner:
         buffer = self._new("temp", shape)
         self.temps.append(buffer)
         perm = [labels.index(c) for c in order]
-        copy = _whole(buffer)
+        copy = whole(buffer)
         if view.buffer is None:
             self.steps.append(_fill(copy, shape, view.value))
         else:
             self.steps.append(Loop(shape, x, {x: view.permuted(perm)}, copy))
         strides = dict(zip(order, copy.strides))
-        return copy, tuple(_merged(strides, size, group) for group in (batch, first, second))  # type: ignore
-
-
-def blas_layout(rows: int, cols: int, row_stride: int, col_stride: int) -> tuple[int, int] | None:
-    """How a BLAS reads a strided matrix: (transposed, leading dimension), or None if it can't.
-
-    Row-major needs unit column stride and a row stride of at least `cols`;
-    its transpose the other way round. Axes of length 1 take any stride.
-    """
-    if cols == 1 or col_stride == 1:
-        if rows == 1 or row_stride >= max(cols, 1):
-            return 0, max(row_stride if rows > 1 else cols, 1)
-    if rows == 1 or row_stride == 1:
-        if cols == 1 or col_stride >= max(rows, 1):
-            return 1, max(col_stride if cols > 1 else rows, 1)
-    return None
+        return copy, tuple(merged_stride(strides, size, group) for group in (batch, first, second))  # type: ignore
 
 
 def _threads(loop: Loop, operations: int) -> int:
@@ -536,10 +416,6 @@ def _combine(node: Node, kind: str, views: list[View], target: View) -> Loop:
     return Loop(node.shape, expression, dict(zip(parts, views)), target)
 
 
-def _whole(buffer: Buffer) -> View:
-    return View(buffer, 0, contiguous_strides(buffer.shape))
-
-
 def _copy(node: Node, source: View, target: View) -> Loop:
     if source.buffer is None:
         return _fill(target, node.shape, source.value)
@@ -548,50 +424,6 @@ def _copy(node: Node, source: View, target: View) -> Loop:
 
 def _fill(target: View, space: tuple[int, ...], value: float) -> Loop:
     return Loop(tuple(space), const(value), {}, target)
-
-
-def _merged(strides: dict[str, int], size: dict[str, int], labels) -> int | None:
-    """The stride of several axes taken as one (row-major), or None if they don't merge; 0 for none."""
-    labels = [c for c in labels if size[c] != 1]
-    if not labels:
-        return 0
-    for a, b in zip(labels, labels[1:]):
-        if strides[a] != strides[b] * size[b]:
-            return None
-    return strides[labels[-1]]
-
-
-def _reshaped_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
-    """Strides for `new_shape` over the same elements in the same order, when no copy is needed.
-
-    Axes are matched in runs of equal size products (as NumPy's reshape does
-    without a copy): a run of old axes must be contiguous with each other,
-    and the new axes of the run split it in C order.
-    """
-    if math.prod(shape) == 0:
-        return contiguous_strides(tuple(new_shape))
-    old = [(n, s) for n, s in zip(shape, strides) if n != 1]
-    new = [n for n in new_shape if n != 1]
-    result = [0] * len(new)
-    oi = ni = 0
-    while oi < len(old) and ni < len(new):
-        oj, nj = oi + 1, ni + 1
-        old_size, new_size = old[oi][0], new[ni]
-        while old_size != new_size:
-            if new_size < old_size:
-                new_size *= new[nj]
-                nj += 1
-            else:
-                old_size *= old[oj][0]
-                oj += 1
-        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(oi, oj - 1)):
-            return None
-        result[nj - 1] = old[oj - 1][1]
-        for k in range(nj - 1, ni, -1):
-            result[k - 1] = result[k] * new[k]
-        oi, ni = oj, nj
-    it = iter(result)
-    return tuple(next(it) if n != 1 else 0 for n in new_shape)
 
 
 def plan(graph: Graph) -> Plan:
