@@ -33,12 +33,10 @@ from .llvm import (
     I64,
     VECTOR_WIDTH,
     _declare,
-    _declare_masked,
     _Lowering,
-    _splat,
-    _vector_of,
 )
-from .steps import Contract, Loop, Plan, Scalar, Table, View, blas_layout
+from .memory import Slots, base_pointer, loop_slots, read, write
+from .steps import Contract, Loop, Plan, Scalar, View, blas_layout
 
 SLOTS = DOUBLE_PTR.as_pointer()
 STEP_TYPE = ir.FunctionType(ir.VoidType(), [SLOTS, I64, I64])
@@ -81,165 +79,6 @@ def lower_loops(plan: Plan, name: str, python_entry: bool = False) -> ir.Module:
     return module
 
 
-# ----- memory -----
-
-
-class Slots:
-    """The pointer table of a function, with the base pointers it uses loaded once, at its start."""
-
-    def __init__(self, builder: ir.IRBuilder, table: ir.Value, slots):
-        self.loaded = {slot: builder.load(builder.gep(table, [ir.Constant(I64, slot)], inbounds=True))
-                       for slot in sorted(set(slots))}
-
-    def base(self, builder: ir.IRBuilder, slot: int) -> ir.Value:
-        return self.loaded[slot]
-
-
-def _loop_slots(loop: Loop) -> list[int]:
-    views = [*loop.reads.values(), loop.target]
-    tables = [t for t in (loop.read_table, loop.write_table) if t is not None]
-    return [v.buffer.slot for v in views if v.buffer is not None] + [t.buffer.slot for t in tables]
-
-
-def _base(builder: ir.IRBuilder, slots: Slots, view: View) -> ir.Value:
-    return slots.base(builder, view.buffer.slot)
-
-
-def _linear(builder: ir.IRBuilder, offset: int, strides, index: list[ir.Value]) -> ir.Value:
-    total = ir.Constant(I64, offset)
-    for stride, i in zip(strides, index):
-        if stride:
-            total = builder.add(total, builder.mul(i, ir.Constant(I64, stride)))
-    return total
-
-
-def _table_position(builder, slots: Slots, table: Table, index: list[ir.Value]) -> ir.Value:
-    base = slots.base(builder, table.buffer.slot)
-    entry = builder.load(builder.gep(base, [_linear(builder, 0, table.strides, index)], inbounds=True))
-    return builder.mul(builder.fptosi(entry, I64), ir.Constant(I64, table.step))
-
-
-def _lane_index(builder, index: list[ir.Value], lane: int) -> list[ir.Value]:
-    if not lane:
-        return index
-    return [*index[:-1], builder.add(index[-1], ir.Constant(I64, lane))]
-
-
-def _read(builder, slots, view: View, index: list[ir.Value], width: int, table: Table | None = None) -> ir.Value:
-    """The value(s) of a view at `index` (the last index is the first of `width` consecutive points)."""
-    if view.buffer is None:
-        constant = ir.Constant(DOUBLE, view.value)
-        return constant if width == 1 else ir.Constant(ir.VectorType(DOUBLE, width), [constant] * width)
-    if view.window is not None and any(w is not None for w in view.window):
-        return _read_window(builder, slots, view, index, width)
-    base = _base(builder, slots, view)
-
-    def at(lane: int) -> ir.Value:
-        point = _lane_index(builder, index, lane)
-        linear = _linear(builder, view.offset, view.strides, point)
-        if table is not None:
-            linear = builder.add(linear, _table_position(builder, slots, table, point))
-        return builder.load(builder.gep(base, [linear], inbounds=True))
-
-    if width == 1:
-        return at(0)
-    last = view.strides[-1] if view.strides else 0
-    if table is None and last == 0:
-        return _splat(builder, at(0), width)
-    if table is None and last == 1:
-        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, index)], inbounds=True)
-        vector = ir.VectorType(DOUBLE, width)
-        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8)
-    return _vector_of(builder, [at(lane) for lane in range(width)], width)
-
-
-def _window_index(builder, window, i: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """(inside, k) for index `i` on a padded axis: whether it holds an element, and which (0 if not)."""
-    if window is None:
-        return ir.Constant(ir.IntType(1), 1), i
-    lo, count, step = window
-    shifted = builder.sub(i, ir.Constant(I64, lo))
-    k = builder.sdiv(shifted, ir.Constant(I64, step)) if step > 1 else shifted
-    inside = builder.and_(builder.icmp_signed(">=", shifted, ir.Constant(I64, 0)),
-                          builder.icmp_signed("<", k, ir.Constant(I64, count)))
-    if step > 1:
-        on_step = builder.icmp_signed("==", builder.srem(shifted, ir.Constant(I64, step)), ir.Constant(I64, 0))
-        inside = builder.and_(inside, on_step)
-    return inside, builder.select(inside, k, ir.Constant(I64, 0))
-
-
-def _read_window(builder, slots, view: View, index: list[ir.Value], width: int) -> ir.Value:
-    """A padded view: the element below where the index holds one, else 0 (never a read outside it)."""
-    base = _base(builder, slots, view)
-    zero = ir.Constant(DOUBLE, 0.0)
-
-    def at(point: list[ir.Value]) -> ir.Value:
-        inside, ks = ir.Constant(ir.IntType(1), 1), []
-        for w, i in zip(view.window, point):
-            flag, k = _window_index(builder, w, i)
-            inside = builder.and_(inside, flag)
-            ks.append(k)
-        value = builder.load(builder.gep(base, [_linear(builder, view.offset, view.strides, ks)], inbounds=True))
-        return builder.select(inside, value, zero)
-
-    if width == 1:
-        return at(index)
-    last = view.window[-1]
-    if last is None or (last[2] == 1 and view.strides[-1] == 1):
-        # The outer axes decide for all lanes; along a padded innermost axis of unit step, a masked load.
-        inside, ks = ir.Constant(ir.IntType(1), 1), []
-        for w, i in zip(view.window[:-1], index[:-1]):
-            flag, k = _window_index(builder, w, i)
-            inside = builder.and_(inside, flag)
-            ks.append(k)
-        vector = ir.VectorType(DOUBLE, width)
-        zeros = ir.Constant(vector, [zero] * width)
-        if last is None:
-            pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, [*ks, index[-1]])])
-            loaded = builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8) \
-                if view.strides[-1] == 1 else _vector_of(builder, [builder.load(builder.gep(
-                    base, [_linear(builder, view.offset, view.strides, [*ks, builder.add(index[-1], ir.Constant(
-                        I64, lane))])])) for lane in range(width)], width)
-            return builder.select(inside, loaded, zeros)
-        lo, count, _ = last
-        lanes = ir.Constant(ir.VectorType(I64, width), [ir.Constant(I64, lane) for lane in range(width)])
-        shifted = builder.add(_splat(builder, builder.sub(index[-1], ir.Constant(I64, lo)), width), lanes)
-        mask = builder.and_(builder.icmp_signed(">=", shifted, ir.Constant(ir.VectorType(I64, width), [
-            ir.Constant(I64, 0)] * width)), builder.icmp_signed("<", shifted, ir.Constant(
-                ir.VectorType(I64, width), [ir.Constant(I64, count)] * width)))
-        mask = builder.and_(mask, _splat(builder, inside, width))
-        start = builder.sub(index[-1], ir.Constant(I64, lo))
-        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, [*ks, start])])
-        masked_load = _declare_masked(builder.module, "load", width)
-        return builder.call(masked_load, [builder.bitcast(pointer, vector.as_pointer()), ir.Constant(I32, 8), mask,
-                                          zeros])
-    return _vector_of(builder, [at(_lane_index(builder, index, lane)) for lane in range(width)], width)
-
-
-def _write(builder, slots, view: View, index, value, width: int, table: Table | None = None,
-           combine=None) -> None:
-    """Store `value` at `index` of a view, or `combine(old, value)` when given."""
-    base = _base(builder, slots, view)
-    last = view.strides[-1] if view.strides else 0
-    if width > 1 and table is None and last == 1:
-        pointer = builder.gep(base, [_linear(builder, view.offset, view.strides, index)], inbounds=True)
-        pointer = builder.bitcast(pointer, ir.VectorType(DOUBLE, width).as_pointer())
-        if combine is not None:
-            value = combine(builder.load(pointer, align=8), value)
-        builder.store(value, pointer, align=8)
-        return
-    for lane in range(width):
-        point = _lane_index(builder, index, lane)
-        linear = _linear(builder, view.offset, view.strides, point)
-        if table is not None:
-            linear = builder.add(linear, _table_position(builder, slots, table, point))
-        pointer = builder.gep(base, [linear], inbounds=True)
-        element = value if width == 1 else builder.extract_element(value, ir.Constant(I32, lane))
-        if combine is not None:
-            element = combine(builder.load(pointer), element)
-        builder.store(element, pointer)
-
-
 # ----- scalar steps -----
 
 
@@ -248,22 +87,23 @@ def _scalar(registers: _Lowering, slots: ir.Value, step: Scalar) -> None:
     node = step.node
     for arg, view in step.reads.items():
         if arg not in registers.values and arg.shape == ():
-            registers.values[arg] = _read(builder, slots, view, [], 1)
+            registers.values[arg] = read(builder, slots, view, [], 1)
     if node.op.name == "gather":
         indices, _ = node.param
-        value = _read(builder, slots, step.reads[node.args[0]], [ir.Constant(I64, int(indices.array))], 1)
+        value = read(builder, slots, step.reads[node.args[0]], [ir.Constant(I64, int(indices.array))], 1)
     elif node.op.name == "pack":
         for k, arg in enumerate(node.args):
             value = registers.lower_all([arg])[0]
             offset = ir.Constant(I64, step.target.offset + k)
-            builder.store(value, builder.gep(_base(builder, slots, step.target), [offset], inbounds=True))
+            builder.store(value, builder.gep(base_pointer(builder, slots, step.target), [offset], inbounds=True))
         return
     else:
         value = registers.lower_all([node])[0]
     registers.values[node] = value
     if step.target is not None:
-        builder.store(value, builder.gep(_base(builder, slots, step.target), [ir.Constant(I64, step.target.offset)],
-                                         inbounds=True))
+        target = builder.gep(base_pointer(builder, slots, step.target), [ir.Constant(I64, step.target.offset)],
+                             inbounds=True)
+        builder.store(value, target)
 
 
 # ----- loops -----
@@ -276,7 +116,7 @@ def _loop_function(module: ir.Module, loop: Loop, name: str) -> ir.Function:
     table, start, end = fn.args
     table.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    _Nest(module, builder, Slots(builder, table, _loop_slots(loop)), loop).emit(start, end)
+    _Nest(module, builder, Slots(builder, table, loop_slots(loop)), loop).emit(start, end)
     builder.ret_void()
     return fn
 
@@ -342,7 +182,7 @@ class _Nest:
         total = _for(b, middle, hi, 1, lambda j, acc: self._combine(acc, self._point([*index, j], 1), 1), total)
         # Reduced over the innermost axis alone, each result is written once (no fill before).
         alone = self.loop.axes == (len(self.loop.space) - 1,)
-        _write(b, self.slots, self.target, [*index, ir.Constant(I64, 0)], total, 1,
+        write(b, self.slots, self.target, [*index, ir.Constant(I64, 0)], total, 1,
                combine=None if alone else lambda old, new: self._combine(old, new, 1))
 
     def _combine(self, old, new, width):
@@ -360,19 +200,19 @@ class _Nest:
         loop = self.loop
         for node, view in loop.reads.items():
             table = loop.read_table if node is loop.expression else None
-            lowering.values[node] = _read(self.builder, self.slots, view, index, width, table)
+            lowering.values[node] = read(self.builder, self.slots, view, index, width, table)
         return lowering.lower_all([loop.expression])[0]
 
     def _store(self, index, value, width) -> None:
         loop = self.loop
         if loop.reduce:
-            _write(self.builder, self.slots, self.target, index, value, width,
+            write(self.builder, self.slots, self.target, index, value, width,
                    combine=lambda old, new: self._combine(old, new, width))
         elif loop.accumulate:
-            _write(self.builder, self.slots, self.target, index, value, width, loop.write_table,
+            write(self.builder, self.slots, self.target, index, value, width, loop.write_table,
                    combine=self.builder.fadd)
         else:
-            _write(self.builder, self.slots, self.target, index, value, width)
+            write(self.builder, self.slots, self.target, index, value, width)
 
 
 def _for(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, step: int, body, carried: ir.Value | None = None):
@@ -485,7 +325,7 @@ def _contract(module: ir.Module, builder: ir.IRBuilder, slots, step: Contract) -
     ta, lda = blas_layout(m, k, *step.x_strides[1:])
     tb, ldb = blas_layout(k, n, *step.y_strides[1:])
     tc, ldc = blas_layout(m, n, *step.out_strides[1:])
-    a, b, c = (builder.gep(_base(builder, slots, v), [ir.Constant(I64, v.offset)], inbounds=True)
+    a, b, c = (builder.gep(base_pointer(builder, slots, v), [ir.Constant(I64, v.offset)], inbounds=True)
                for v in (step.x, step.y, step.out))
     if tc:  # the output is column-major: compute its transpose, op(B)^T op(A)^T
         args = [1 - tb, 1 - ta, n, m, k, 1.0, b, ldb, a, lda, 0.0, c, ldc]
