@@ -82,7 +82,8 @@ class LoopKernel:
         return slots
 
     def _compile(self, entry: bool) -> dict[str, int]:
-        from .codegen.llvm import data_symbols, module_source
+        from .codegen.llvm import module_source
+        from .codegen.rows import data_symbols
         from .progress import Build
         from .serialize import graph_key
 

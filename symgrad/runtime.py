@@ -31,12 +31,12 @@ from .codegen.llvm import (
     STRIDED,
     UNIT,
     VECTOR_WIDTH,
-    data_symbols,
     lower_batch,
     lower_point,
     module_source,
 )
 from .codegen.llvm import settings as codegen_settings
+from .codegen.rows import data_symbols
 from .errors import CompileError
 from .ir import Graph
 from .progress import Build

@@ -146,7 +146,9 @@ def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Modul
     module = _module(graph, name)
     _lower_point(module, graph, name)
     if python_entry:
-        _lower_python_entry(module, graph, name + "_py")
+        from .entry import lower_python_entry
+
+        lower_python_entry(module, graph, name + "_py")
     return module
 
 
@@ -163,167 +165,11 @@ def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None) 
 
 def _module(graph: Graph, name: str) -> ir.Module:
     module = ir.Module(name=name)
-    # Which dataset is which in the data symbols (see `data_symbols`).
+    from .rows import datasets
+
+    # Which dataset is which in the data symbols (see `rows.data_symbols`).
     module.dataset_numbers = {id(dataset): k for k, dataset in enumerate(datasets(graph))}
     return module
-
-
-def datasets(graph: Graph, order: list[Node] | None = None) -> list:
-    """The datasets (`reduction.Dataset`) whose rows kernels of `graph` sum over, in a fixed order.
-
-    Kernels read data in place through external symbols, column `j` of the
-    `k`-th dataset through `data_symbol(k, j)`, never through an address
-    written into the code; the runtime gives each symbol its address before
-    linking. `order` is the graph's topological order, when known.
-    """
-    found: list = []
-    numbered: set[int] = set()
-    # Row expressions share most of their nodes (one per partial derivative): visit each node once.
-    visited: set[Node] = set()
-    pending = [order if order is not None else topological_order(graph.outputs)]
-    while pending:
-        nodes = pending.pop(0)
-        visited.update(nodes)
-        for node in nodes:
-            how = node.op.llvm
-            if not isinstance(how, RowSum):
-                continue
-            if id(how.dataset) not in numbered:
-                numbered.add(id(how.dataset))
-                found.append(how.dataset)
-            if how.expression not in visited:
-                pending.append(topological_order([how.expression], stop=visited))
-                visited.update(pending[-1])
-    return found
-
-
-def data_symbol(dataset_number: int, column: int) -> str:
-    return f"symgrad_data{dataset_number}_{column}"
-
-
-def data_symbols(graph: Graph, order: list[Node] | None = None) -> dict[str, int]:
-    """The external symbols of the data kernels of `graph` read, with their addresses in this process."""
-    return {data_symbol(k, j): data.ctypes.data
-            for k, dataset in enumerate(datasets(graph, order)) for j, (data, _) in enumerate(dataset.columns)}
-
-
-# Offsets in NumPy's PyArrayObject (part of its ABI, the same in NumPy 1 and 2).
-_ARRAY_DATA, _ARRAY_NDIM, _ARRAY_DIMS, _ARRAY_DESCR, _ARRAY_FLAGS = 16, 24, 32, 56, 64
-_C_CONTIGUOUS_AND_ALIGNED = 0x0001 | 0x0100
-
-
-class PythonObjects:
-    """Reading CPython objects from native code: every check branches to `refuse` when it fails.
-
-    A METH_FASTCALL entry receives `(self, args, nargs)`; it takes floats and
-    float64 arrays it can read in place, and answers `NotImplemented` for
-    anything else, so that the caller takes the general (checked) path.
-    """
-
-    def __init__(self, module: ir.Module, builder: ir.IRBuilder, refuse: ir.Block):
-        self.module, self.b, self.refuse = module, builder, refuse
-        self.float_type = ir.GlobalVariable(module, ir.IntType(8), "PyFloat_Type")
-        self.ndarray_type, self.float64 = (ir.GlobalVariable(module, ir.IntType(8), symbol)
-                                           for symbol in NUMPY_OBJECTS)
-
-    def field(self, obj, offset, kind):
-        b = self.b
-        return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), kind.as_pointer()))
-
-    def require(self, condition) -> None:
-        following = self.b.append_basic_block("checked")
-        self.b.cbranch(condition, following, self.refuse)
-        self.b.position_at_end(following)
-
-    def float_object(self, obj) -> None:
-        """`obj` must be an exact Python float."""
-        self.require(self.b.icmp_unsigned("==", self.field(obj, 8, I8_PTR), self.float_type))
-
-    def array_data(self, obj, shape, dtype=None):
-        """The data of `obj`, which must be a C-contiguous, aligned ndarray of `shape` (float64 by default)."""
-        b = self.b
-        # ob_type follows the 8-byte reference count in every PyObject.
-        self.require(b.icmp_unsigned("==", self.field(obj, 8, I8_PTR), self.ndarray_type))
-        if dtype is None:
-            self.require(b.icmp_unsigned("==", self.field(obj, _ARRAY_DESCR, I8_PTR), self.float64))
-        self.require(b.icmp_signed("==", self.field(obj, _ARRAY_NDIM, I32), ir.Constant(I32, len(shape))))
-        flags = b.and_(self.field(obj, _ARRAY_FLAGS, I32), ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED))
-        self.require(b.icmp_signed("==", flags, ir.Constant(I32, _C_CONTIGUOUS_AND_ALIGNED)))
-        dims = self.field(obj, _ARRAY_DIMS, I64.as_pointer())
-        for axis, size in enumerate(shape):
-            self.require(b.icmp_signed("==", b.load(_element(b, dims, axis)), ir.Constant(I64, size)))
-        return self.field(obj, _ARRAY_DATA, DOUBLE_PTR)
-
-
-def fastcall_function(module: ir.Module, name: str) -> tuple[ir.Function, ir.IRBuilder, ir.Block]:
-    """A METH_FASTCALL function `name(self, args, nargs)`, its builder at entry, and its `refuse` block
-    (which returns `NotImplemented`)."""
-    fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR, I8_PTR.as_pointer(), I64]), name)
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    refuse = fn.append_basic_block("refuse")
-    with b.goto_block(refuse):
-        not_implemented = ir.GlobalVariable(module, ir.IntType(8), "_Py_NotImplementedStruct")
-        b.call(_declare(module, "Py_IncRef", ir.VoidType(), [I8_PTR]), [not_implemented])
-        b.ret(not_implemented)
-    return fn, b, refuse
-
-
-def return_none(module: ir.Module, b: ir.IRBuilder) -> None:
-    none = module.globals.get("_Py_NoneStruct") or ir.GlobalVariable(module, ir.IntType(8), "_Py_NoneStruct")
-    b.call(_declare(module, "Py_IncRef", ir.VoidType(), [I8_PTR]), [none])
-    b.ret(none)
-
-
-def _lower_python_entry(module: ir.Module, graph: Graph, name: str) -> None:
-    fn, b, refuse = fastcall_function(module, name)
-    _, args, nargs = fn.args
-    objects_of = PythonObjects(module, b, refuse)
-    as_double = _declare(module, "PyFloat_AsDouble", DOUBLE, [I8_PTR])
-    from_double = _declare(module, "PyFloat_FromDouble", I8_PTR, [DOUBLE])
-    scalar = all(shape == () for shape in graph.input_shapes + graph.output_shapes)
-    require, array_data = objects_of.require, objects_of.array_data
-
-    count = len(graph.input_shapes) + (0 if scalar else 1)
-    require(b.icmp_signed("==", nargs, ir.Constant(I64, count)))
-    objects = [b.load(_element(b, args, k)) for k in range(count)]
-    inputs = []
-    for obj, shape in zip(objects, graph.input_shapes):
-        if shape == ():
-            objects_of.float_object(obj)
-            inputs.append(obj)
-        else:
-            inputs.append(array_data(obj, shape))
-    out_shape = graph.output_shapes[0] if len(graph.output_shapes) == 1 else (len(graph.outputs),)
-    out = None if scalar else array_data(objects[-1], out_shape)
-    # Gather the arguments into one input buffer and call the point function
-    # (the body is compiled once, not once per entry).
-    buffer = _stack_array(b, DOUBLE, len(graph.inputs), name="in")
-    position = 0
-    for value, shape in zip(inputs, graph.input_shapes):
-        if shape == ():
-            b.store(b.call(as_double, [value]), _element(b, buffer, position))
-            position += 1
-        else:
-            for k in range(math.prod(shape)):
-                b.store(b.load(_element(b, value, k)), _element(b, buffer, position))
-                position += 1
-    point = module.globals[name.removesuffix("_py")]
-    if out is not None:
-        b.call(point, [buffer, out])
-        return_none(module, b)
-    else:
-        results_buffer = _stack_array(b, DOUBLE, len(graph.outputs), name="out")
-        b.call(point, [buffer, results_buffer])
-        results = [b.load(_element(b, results_buffer, j)) for j in range(len(graph.outputs))]
-        if len(results) == 1:
-            b.ret(b.call(from_double, results))
-        else:
-            new_tuple = _declare(module, "PyTuple_New", I8_PTR, [I64])
-            set_item = _declare(module, "PyTuple_SetItem", I32, [I8_PTR, I64, I8_PTR])
-            result = b.call(new_tuple, [ir.Constant(I64, len(results))])
-            for j, value in enumerate(results):
-                b.call(set_item, [result, ir.Constant(I64, j), b.call(from_double, [value])])
-            b.ret(result)
 
 
 def _lower_point(module: ir.Module, graph: Graph, name: str) -> None:
@@ -406,38 +252,6 @@ def _lower_batch(module: ir.Module, graph: Graph, name: str, layout: tuple[str, 
     builder.ret_void()
 
 
-def _row_function(module: ir.Module, dataset, expressions: list[Node], variables: list[Node],
-                  name: str) -> ir.Function:
-    """`void name(const double *variables, int64 start, int64 end, double *sums)`: the row sums of
-    `expressions` over rows start..end-1, `VECTOR_WIDTH` rows at a time."""
-    fn_type = ir.FunctionType(ir.VoidType(), [DOUBLE_PTR, I64, I64, DOUBLE_PTR])
-    fn = ir.Function(module, fn_type, module.get_unique_name(name))
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")
-    values, start, end, sums = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    inner = _Lowering(module, b, VECTOR_WIDTH)
-    for k, v in enumerate(variables):
-        inner.values[v] = _splat(b, b.load(b.gep(values, [ir.Constant(I64, k)], inbounds=True)), VECTOR_WIDTH)
-    totals = _row_loop(inner, dataset, expressions, start, end, VECTOR_WIDTH)
-    for j, total in enumerate(totals):
-        b.store(total, b.gep(sums, [ir.Constant(I64, j)], inbounds=True))
-    b.ret_void()
-    return fn
-
-
-def _row_worker(module: ir.Module, rows: ir.Function) -> ir.Function:
-    """`void *name(void *task)`: a thread's entry, calling `rows` with the four words of `task`."""
-    fn = ir.Function(module, ir.FunctionType(I8_PTR, [I8_PTR]), rows.name + "_worker")
-    fn.linkage = "internal"
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    task = b.bitcast(fn.args[0], I64.as_pointer())
-    words = [b.load(b.gep(task, [ir.Constant(I64, k)], inbounds=True)) for k in range(4)]
-    b.call(rows, [b.inttoptr(words[0], DOUBLE_PTR), words[1], words[2], b.inttoptr(words[3], DOUBLE_PTR)])
-    b.ret(ir.Constant(I8_PTR, None))
-    return fn
-
-
 def _declare(module: ir.Module, name: str, result: ir.Type, operands: list[ir.Type]) -> ir.Function:
     """The intrinsic or C function `result name(operands...)`, declared once per module."""
     existing = module.globals.get(name)
@@ -446,68 +260,6 @@ def _declare(module: ir.Module, name: str, result: ir.Type, operands: list[ir.Ty
     fn = ir.Function(module, ir.FunctionType(result, operands), name)
     fn.attributes.add("nounwind")
     return fn
-
-
-def _row_loop(inner: _Lowering, dataset, expressions: list[Node], start: ir.Value, end: ir.Value,
-              rows_per_step: int) -> list[ir.Value]:
-    """Emit a loop over rows start..end-1 accumulating `expressions`; the sums (scalars when
-    `rows_per_step` > 1, else in `inner`'s type). `inner` holds the variables' values."""
-    b = inner.builder
-    before = b.block
-    loop = b.append_basic_block("rows")
-    after = b.append_basic_block("rows_done")
-    b.cbranch(b.icmp_signed("<", start, end), loop, after)
-    b.position_at_end(loop)
-    i = b.phi(I64, name="row")
-    i.add_incoming(start, before)
-    accumulators = [b.phi(inner.type) for _ in expressions]
-    for acc in accumulators:
-        acc.add_incoming(inner._constant(0.0), before)
-    if rows_per_step > 1:
-        steps = ir.Constant(ir.VectorType(I64, rows_per_step), [ir.Constant(I64, k) for k in range(rows_per_step)])
-        index = b.add(_splat(b, i, rows_per_step), steps)
-        in_range = b.icmp_signed("<", index, _splat(b, end, rows_per_step))
-        last = _splat(b, b.sub(end, ir.Constant(I64, 1)), rows_per_step)
-        index = b.select(in_range, index, last)
-        lanes = [b.extract_element(index, ir.Constant(I32, k)) for k in range(rows_per_step)]
-    else:
-        lanes = [i]
-    row_values = {}
-    number = inner.module.dataset_numbers[id(dataset)]
-    for column, (data, symbols) in enumerate(dataset.columns):
-        symbol = data_symbol(number, column)
-        address = inner.module.globals.get(symbol) or ir.GlobalVariable(inner.module, ir.IntType(8), symbol)
-        base = b.bitcast(address, DOUBLE_PTR)
-        row_step, column_step = (s // 8 for s in data.strides)
-        for j, symbol in enumerate(symbols):
-            elements = [b.load(b.gep(base, [b.add(b.mul(lane, ir.Constant(I64, row_step)),
-                                                  ir.Constant(I64, j * column_step))], inbounds=True))
-                        for lane in lanes]
-            row_values[symbol] = _vector_of(b, elements, inner.width)
-    # Row symbols change every iteration: lower the expressions afresh for this body.
-    body = _Lowering(inner.module, b, inner.width)
-    body.values = {**inner.values, **row_values}
-    terms = body.lower_all(expressions)
-    if rows_per_step > 1:
-        terms = [b.select(in_range, term, inner._constant(0.0)) for term in terms]
-    totals = [b.fadd(acc, term) for acc, term in zip(accumulators, terms)]
-    following = b.add(i, ir.Constant(I64, rows_per_step))
-    body_end = b.block
-    for acc, total in zip(accumulators, totals):
-        acc.add_incoming(total, body_end)
-    i.add_incoming(following, body_end)
-    b.cbranch(b.icmp_signed("<", following, end), loop, after)
-    b.position_at_end(after)
-    results = []
-    for total in totals:
-        result = b.phi(inner.type)
-        result.add_incoming(inner._constant(0.0), before)
-        result.add_incoming(total, body_end)
-        results.append(result)
-    if rows_per_step == 1:
-        return results
-    reduce = _declare(inner.module, f"llvm.vector.reduce.fadd.v{rows_per_step}f64", DOUBLE, [DOUBLE, inner.type])
-    return [b.call(reduce, [ir.Constant(DOUBLE, 0.0), r]) for r in results]
 
 
 def _vector_of(builder: ir.IRBuilder, elements: list[ir.Value], width: int) -> ir.Value:
@@ -654,78 +406,12 @@ class _Lowering:
             if node in self.values:
                 continue
             if isinstance(node.op.llvm, RowSum):
-                self._lower_row_sums(node.op.llvm.dataset, order)
+                from .rows import lower_row_sums
+
+                lower_row_sums(self, node.op.llvm.dataset, order)
             else:
                 self.values[node] = self._lower(node)
         return [self.values[o] for o in outputs]
-
-    def _lower_row_sums(self, dataset, order: list[Node]) -> None:
-        """One loop over the rows of `dataset` for every row sum over it that can run now.
-
-        In one-point code the loop is a function of its own that takes
-        `VECTOR_WIDTH` rows at a time (lanes past the end add zero); long loops
-        are split between `ROW_THREADS` threads. In batch code, where the
-        operands already fill the lanes, the loop is inline and takes one row
-        at a time, the same row in every lane.
-        """
-        sums, binding = [], {}
-        for node in order:
-            if node in self.values or not isinstance(node.op.llvm, RowSum) or node.op.llvm.dataset is not dataset:
-                continue
-            pairs = list(zip(node.op.llvm.variables, node.args))
-            # A loop binds each variable once; a sum that binds one differently waits for another loop.
-            if all(a in self.values and binding.get(v, a) is a for v, a in pairs):
-                sums.append(node)
-                binding.update(pairs)
-        expressions = [node.op.llvm.expression for node in sums]
-        if self.width == 1:
-            totals = self._row_sums_in_threads(dataset, expressions, binding)
-        else:
-            inner = _Lowering(self.module, self.builder, self.width)
-            inner.values.update((v, self.values[a]) for v, a in binding.items())
-            totals = _row_loop(inner, dataset, expressions, ir.Constant(I64, 0), ir.Constant(I64, dataset.n), 1)
-        self.values.update(zip(sums, totals))
-
-    def _row_sums_in_threads(self, dataset, expressions: list[Node], binding: dict[Node, Node]) -> list[ir.Value]:
-        b = self.builder
-        variables = list(binding)
-        rows = _row_function(self.module, dataset, expressions, variables, f"{b.function.name}_rows")
-        values = _stack_array(b, DOUBLE, len(variables), name="variables")
-        for k, v in enumerate(variables):
-            b.store(self.values[binding[v]], b.gep(values, [ir.Constant(I64, k)], inbounds=True))
-        threads = ROW_THREADS if dataset.n >= PARALLEL_MIN_ROWS else 1
-        bounds = [min(dataset.n, -(-dataset.n * t // threads // VECTOR_WIDTH) * VECTOR_WIDTH) for t in range(threads)]
-        bounds.append(dataset.n)
-        count = len(expressions)
-        partial = _stack_array(b, DOUBLE, threads * count, name="partial_sums")
-        part = [b.gep(partial, [ir.Constant(I64, t * count)], inbounds=True) for t in range(threads)]
-        span = [(ir.Constant(I64, bounds[t]), ir.Constant(I64, bounds[t + 1])) for t in range(threads)]
-        started = []
-        if threads > 1:
-            worker = _row_worker(self.module, rows)
-            create = _declare(self.module, "pthread_create", I32, [I64.as_pointer(), I8_PTR, worker.type, I8_PTR])
-            for t in range(1, threads):
-                task = _stack_array(b, I64, 4, name="task")
-                for k, value in enumerate([b.ptrtoint(values, I64), span[t][0], span[t][1], b.ptrtoint(part[t], I64)]):
-                    b.store(value, b.gep(task, [ir.Constant(I64, k)], inbounds=True))
-                handle = _stack_array(b, I64, name="thread")
-                code = b.call(create, [handle, ir.Constant(I8_PTR, None), worker, b.bitcast(task, I8_PTR)])
-                started.append((t, handle, code))
-        b.call(rows, [values, *span[0], part[0]])
-        join = _declare(self.module, "pthread_join", I32, [I64, I8_PTR.as_pointer()])
-        for t, handle, code in started:
-            with b.if_else(b.icmp_signed("==", code, ir.Constant(I32, 0))) as (joined, failed):
-                with joined:
-                    b.call(join, [b.load(handle), ir.Constant(I8_PTR.as_pointer(), None)])
-                with failed:  # no thread to be had: this thread does that part too
-                    b.call(rows, [values, *span[t], part[t]])
-        totals = []
-        for j in range(count):
-            total = b.load(b.gep(part[0], [ir.Constant(I64, j)], inbounds=True))
-            for t in range(1, threads):
-                total = b.fadd(total, b.load(b.gep(part[t], [ir.Constant(I64, j)], inbounds=True)))
-            totals.append(total)
-        return totals
 
     def _lower(self, node: Node) -> ir.Value:
         op = node.op

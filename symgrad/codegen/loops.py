@@ -354,7 +354,8 @@ def lower_python_entry(module: ir.Module, plan: Plan, kernel: ir.Function, name:
     pointers, inputs and outputs left to fill). Returns None, or
     `NotImplemented` for anything it does not take.
     """
-    from .llvm import PythonObjects, _element, _stack_array, fastcall_function, return_none
+    from .entry import PythonObjects, fastcall_function, return_none
+    from .llvm import _element, _stack_array
 
     fn, b, refuse = fastcall_function(module, name)
     _, args, nargs = fn.args
