@@ -10,7 +10,6 @@
 
 from typing import TYPE_CHECKING
 
-from .api import Transformed as Transformed
 from .api import grad as grad
 from .api import hessian as hessian
 from .api import jacfwd as jacfwd
@@ -30,6 +29,7 @@ from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from .functions import *  # noqa: F403  (sin, cos, ..., where, stop_gradient: see functions.__all__)
 from .functions import __all__ as _functions
 from .symbolic import compile as compile  # noqa: A004  (the API's name)
+from .transformed import Transformed as Transformed
 
 if TYPE_CHECKING:  # imported on first use: see `_LAZY`
     from .cache import cache_info as cache_info

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .api import Transformed, _decorator, _name
 from .primitives import symbol, transpose
 from .serialize import pickles
 from .trace import TracedArray, as_array_node, fresh_tag, inside_trace, is_traced, traced_leaves
+from .transformed import Transformed, _decorator, _name
 from .vectorize import batched_output, vectorize
 
 Axes = int | None | Sequence[int | None]

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .api import _name, jit
+from .api import jit
 from .diff import vjp as vjp_nodes
 from .ir import Node, substitute
 from .primitives import broadcast_to, symbol, zeros
 from .primitives.registry import Identity, Primitive
 from .trace import TracedArray, as_array_node, fresh_tag, inside_trace, is_traced, traced_leaves, wrap
+from .transformed import _name
 
 _calls = itertools.count()
 

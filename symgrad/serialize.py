@@ -161,9 +161,9 @@ def freeze_signatures(cache: dict) -> list[tuple]:
 
 def thaw_transformed(name: str, kind: str, frozen: list[tuple]) -> Any:
     """A transformed callable that runs the signatures in `frozen` and refuses any other."""
-    from .api import Transformed, _Compiled
     from .loop_kernel import LoopKernel
     from .runtime import Kernel
+    from .transformed import Transformed, _Compiled
 
     def untraceable(*args: Any) -> Any:
         raise TypeError(
