@@ -43,7 +43,7 @@ if ROOT not in sys.path:
 from llvmlite import ir  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
-from symgrad import runtime  # noqa: E402
+from symgrad import engine as runtime  # noqa: E402
 from symgrad.codegen import contract  # noqa: E402
 from symgrad.codegen.contract import BATCH_ARGUMENTS, GEMM_ARGUMENTS, blas  # noqa: E402
 

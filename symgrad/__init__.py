@@ -96,13 +96,13 @@ def clear_caches() -> None:
     no longer used (transformed callables keep their own kernels while they live)."""
     import gc
 
-    from . import api, runtime
+    from . import api, engine, runtime
 
     for cache in (api._jvp_cache, api._vjp_cache, api._jit_cache):
         cache.clear()
     runtime._offsets.cache_clear()
     gc.collect()
-    runtime.release_unused_code()
+    engine.release_unused_code()
 
 
 __all__ = [

@@ -18,8 +18,9 @@ import numpy as np
 from .codegen.loops import lower_loops
 from .codegen.schedule import plan as make_plan
 from .codegen.steps import Contract, Loop
+from .engine import _get_engine, contraction, unique_symbol
 from .ir import Graph
-from .runtime import _get_engine, check_argument, contraction, unique_symbol
+from .runtime import check_argument
 
 _CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""The persistent compile cache (symgrad/cache.py, through runtime._Engine.add): code compiled
+"""The persistent compile cache (symgrad/cache.py, through engine._Engine.add): code compiled
 in one process is loaded by the next, damaged entries are rebuilt, concurrent writers are safe,
 the size limit holds; and what a build reports (log line, progress on a terminal)."""
 
@@ -262,7 +262,7 @@ def test_engine_modules_given_as_ir_text_are_cached_by_their_text(own_cache):
     # The path other backends take: no graph key, the IR text (kernel ids made canonical) is the key.
     import ctypes
 
-    from symgrad.runtime import _get_engine, unique_symbol
+    from symgrad.engine import _get_engine, unique_symbol
 
     before = cache.cache_info()
     results = []

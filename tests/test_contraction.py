@@ -10,7 +10,7 @@ pytest.importorskip("llvmlite")
 
 from llvmlite import binding, ir  # noqa: E402
 
-from symgrad import runtime  # noqa: E402
+from symgrad import engine as runtime  # noqa: E402  (the engine compiles the contraction entries)
 from symgrad.codegen.contract import Policy, blas  # noqa: E402
 from symgrad.codegen.contract.gemm import STRIDED_ARGUMENTS, emit_naive  # noqa: E402
 from symgrad.codegen.llvm import VECTOR_WIDTH  # noqa: E402

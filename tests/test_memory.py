@@ -10,7 +10,7 @@ import pytest
 from child import run_python
 
 import symgrad as sg
-from symgrad import api, runtime
+from symgrad import api, engine
 from symgrad.function_cache import FunctionCache
 
 pytest.importorskip("llvmlite")
@@ -22,9 +22,9 @@ class Data(np.ndarray):
 
 def _live_modules() -> int:
     gc.collect()
-    runtime.release_unused_code()
-    engine = runtime._engine
-    return 0 if engine is None else len(engine.modules) + sum(len(m) for m, _ in engine.retired.values())
+    engine.release_unused_code()
+    jit = engine._engine
+    return 0 if jit is None else len(jit.modules) + sum(len(m) for m, _ in jit.retired.values())
 
 
 def test_jvp_and_vjp_caches_forget_a_function_when_it_is_gone():
@@ -93,7 +93,7 @@ def test_the_native_entry_keeps_its_kernel_alive():
     native = f._fast
     del f
     gc.collect()
-    runtime.release_unused_code()
+    engine.release_unused_code()
     assert native(3.0) == 27.0  # the code is still there: the function holds its kernel
 
 

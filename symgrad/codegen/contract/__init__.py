@@ -16,7 +16,7 @@ Generated code calls (row-major, BLAS semantics, no alias between C and A or B):
         task(words, c) for every c < chunks, shared with the pool of sleeping
         workers the products use (see `_threads`): any generated loop may use it.
 
-`runtime.contraction()` compiles this module once per process and names
+`engine.contraction()` compiles this module once per process and names
 its entries with `llvmlite.binding.add_symbol`, so modules (and cached
 object files) declare and call them by name; it must run before such a
 module is added. The entries may be called from several threads at once;
