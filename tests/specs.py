@@ -83,6 +83,17 @@ def off_integers(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(-3, 3, n) + rng.uniform(0.1, 0.9, n)
 
 
+def off_half_integers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Away from the jumps of rint (at half-integers)."""
+    return rng.integers(-3, 3, n) + rng.choice([-1.0, 1.0], n) * rng.uniform(0.05, 0.4, n)
+
+
+def quotients_off_integers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with y away from 0 and x/y away from whole numbers: away from the jumps of remainders."""
+    y = nonzero(0.5, 3.0)(rng, n)
+    return off_integers(rng, n) * y, y
+
+
 def condition_values(rng: np.random.Generator, n: int) -> np.ndarray:
     """Conditions: zero (false) or a nonzero number (true)."""
     return rng.choice([0.0, 1.0, -2.0, 0.5], n)
@@ -139,6 +150,8 @@ UNARY_SMOOTH = {
     "floor": (sg.floor, off_integers),
     "ceil": (sg.ceil, off_integers),
     "relu": (sg.relu, nonzero(0.1, 3.0)),
+    "trunc": (np.trunc, off_integers),
+    "rint": (np.rint, off_half_integers),
 }
 
 SPECIAL: dict[str, tuple[Special, ...]] = {
@@ -173,10 +186,13 @@ SPECIAL: dict[str, tuple[Special, ...]] = {
     "floor": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "ceil": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "relu": (Special((0.0,), (0.0,)), Special((2.0,), (1.0,))),
+    "trunc": (Special((-2.5,), (0.0,)), Special((2.5,), (0.0,))),
+    # Half to even, as NumPy.
+    "rint": (Special((2.5,), (0.0,)), Special((-0.5,), (0.0,)), Special((1.5,), (0.0,))),
 }
 
-# SymPy leaves `Derivative(floor(x), x)` unevaluated, so it cannot serve as an oracle there.
-NO_SYMPY_ORACLE = {"floor", "ceil"}
+# SymPy leaves `Derivative(floor(x), x)` (and Mod, rint) unevaluated, so it cannot serve as an oracle there.
+NO_SYMPY_ORACLE = {"floor", "ceil", "trunc", "rint"}
 
 PRIMITIVE_SPECS: dict[str, Spec] = {
     name: Spec(fn, 1, each(sampler), special=SPECIAL.get(name, ()),
@@ -196,6 +212,14 @@ PRIMITIVE_SPECS.update(
                       Special((-2.0, 2.0), (-4.0, None)),
                       Special((0.0, 3.0), (0.0, None)),
                       Special((-8.0, 1.0 / 3.0)))),
+    # ----- Remainders: 1 along x, minus the whole quotient along y -----
+    fmod=Spec(np.fmod, 2, quotients_off_integers, sympy_oracle=False,
+              special=(Special((7.0, 3.0), (1.0, -2.0)), Special((-7.0, 3.0), (1.0, 2.0)),
+                       Special((7.0, -3.0), (1.0, 2.0)), Special((1.0, 0.0)), Special((math.inf, 2.0)))),
+    remainder=Spec(operator.mod, 2, quotients_off_integers, sympy_oracle=False,
+                   special=(Special((7.0, 3.0), (1.0, -2.0)), Special((-7.0, 3.0), (1.0, 3.0)),
+                            Special((7.0, -3.0), (1.0, 3.0)), Special((-0.5, 3.0), (1.0, 1.0)),
+                            Special((1.0, 0.0)))),
     # ----- Binary elementary functions -----
     logaddexp=Spec(np.logaddexp, 2, each(REAL, REAL),
                    special=(Special((0.0, 0.0), (0.5, 0.5)), Special((800.0, 0.0), (1.0, 0.0)),

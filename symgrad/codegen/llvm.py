@@ -57,7 +57,11 @@ PARALLEL_MIN_ROWS = 16_384
 ROW_THREADS = max(1, min(os.cpu_count() or 1, 8))
 
 # Intrinsics LLVM lowers to vector instructions; the others become vector math calls.
-_VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.maximum", "llvm.minimum"}
+_VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.trunc", "llvm.rint", "llvm.maximum",
+                      "llvm.minimum"}
+# The functions glibc's libmvec has vector variants of (2.35 and later); others are called lane by lane.
+_LIBMVEC = {"acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "cos", "cosh", "erf", "erfc", "exp",
+            "exp10", "exp2", "expm1", "hypot", "log", "log10", "log1p", "log2", "pow", "sin", "sinh", "tan", "tanh"}
 
 
 # libmvec's ISA letter for each vector width: SSE4 (2 lanes), AVX2 (4), AVX-512 (8).
@@ -764,7 +768,7 @@ class _Lowering:
     def _vector_math(self, name: str, args: list[ir.Value]) -> ir.Value:
         """`name` (a C math function) on every lane: one libmvec call, or one libm call per lane."""
         b = self.builder
-        if not strict_math():
+        if not strict_math() and name in _LIBMVEC:
             mangled = f"_ZGV{VECTOR_ISA}N{self.width}{'v' * len(args)}_{name}"
             return b.call(_declare(self.module, mangled, self.type, [self.type] * len(args)), args)
         scalar = _declare(self.module, name, DOUBLE, [DOUBLE] * len(args))

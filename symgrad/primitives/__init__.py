@@ -4,7 +4,7 @@
 the array primitives (`layout.py`, `reduce.py`), `LEAVES` the leaves.
 """
 
-from . import elementwise, layout, reduce
+from . import elementwise, layout, reduce, rounding
 from .elementwise import *  # noqa: F403  (the builders and the `*_p` primitives)
 from .layout import (
     Indices,
@@ -38,6 +38,7 @@ from .registry import (
     symbol,
     symbol_p,
 )
+from .rounding import *  # noqa: F403
 
 STRUCTURAL = {p.name: p for p in (
     layout.broadcast_in_dim_p, layout.reshape_p, layout.transpose_p, layout.slice_p, layout.pad_p,
@@ -51,5 +52,5 @@ __all__ = [
     "array_const", "as_node", "basis", "broadcast_in_dim", "broadcast_to", "concatenate", "const", "const_p",
     "const_value", "defprimitive", "dot_general", "element", "elementwise", "gather", "is_const",
     "is_structural_zero", "layout", "object_ufunc", "pack", "pad", "reduce", "reduce_max", "reduce_min", "reduce_sum",
-    "reshape", "scatter_add", "slice_", "symbol", "symbol_p", "transpose", "zeros",
+    "reshape", "rounding", "scatter_add", "slice_", "symbol", "symbol_p", "transpose", "zeros",
 ]
