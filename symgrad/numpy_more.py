@@ -328,10 +328,13 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 FUNCTIONS: dict[Any, Any] = {
     np.round: round_, np.around: round_, np.fix: fix, np.average: average, np.cumprod: cumprod, np.diff: diff,
     np.gradient: gradient, np.sort: sort, np.partition: partition, np.median: median, np.sinc: sinc,
-    np.angle: angle,
+    np.angle: angle, np.i0: lambda x: apply(P.i0_p, x),
 }
 UFUNCS: dict[str, Any] = {
     "floor_divide": floor_divide, "divmod": divmod_, "fmax": fmax, "fmin": fmin,
+    # SciPy's ufuncs whose names differ from their primitive's
+    "expit": lambda x: apply(P.sigmoid_p, x), "erf": lambda x: apply(P.erf_p, x),
+    "xlogy": lambda x, y: apply(P.xlogy_p, x, y),
 }
 
 __all__ = ["FUNCTIONS", "UFUNCS"]

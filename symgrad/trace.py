@@ -65,14 +65,21 @@ def _user_frame():
     frame = sys._getframe(1)
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith((_SYMGRAD_DIR, _NUMPY_DIR)):
+        if not path.startswith((_SYMGRAD_DIR, _NUMPY_DIR)) and f"{os.sep}scipy{os.sep}" not in path:
             return frame
         frame = frame.f_back
     return None
 
 
 def tracing_error(what: str, suggestion: str) -> TracingError:
-    """A TracingError naming the traced function and the user's source line."""
+    """A TracingError naming the traced function and the user's source line (and the SciPy function that
+    failed on a traced value, with what to use instead, when that is how it came about)."""
+    from .library_calls import scipy_advice
+
+    advice = scipy_advice()
+    if advice is not None:
+        what, suggestion = advice.split("; ", 1)
+        suggestion = suggestion[0].upper() + suggestion[1:] + "."
     names = getattr(_context, "functions", [])
     where = f" in `{names[-1]}`" if names else ""
     frame = _user_frame()

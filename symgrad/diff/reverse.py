@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..ir import Node, topological_order
 from ..primitives import as_node, const, is_const
+from ..primitives.registry import NoDerivative
 from .chain import accumulate, fit, no_rule, partials_of, scale, sum_to_shape
 
 
@@ -39,6 +40,8 @@ def vjp(outputs: Sequence[Node], cotangents: Sequence[Node | float], wrt: Sequen
         if node.op.partials is not None:
             for arg, p in zip(node.args, partials_of(node)):
                 if p is not None and arg in depends:
+                    if isinstance(p, NoDerivative):
+                        raise p.error(node)
                     adjoint[arg] = accumulate(adjoint.get(arg), sum_to_shape(scale(ct, p), arg.shape))
         elif node.op.vjp is not None:
             for i, arg in enumerate(node.args):

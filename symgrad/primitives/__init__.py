@@ -4,7 +4,7 @@
 the array primitives (`layout.py`, `reduce.py`), `LEAVES` the leaves.
 """
 
-from . import elementwise, layout, reduce, rounding
+from . import elementwise, layout, reduce, rounding, special
 from .elementwise import *  # noqa: F403  (the builders and the `*_p` primitives)
 from .layout import (
     Indices,
@@ -39,6 +39,7 @@ from .registry import (
     symbol_p,
 )
 from .rounding import *  # noqa: F403
+from .special import *  # noqa: F403
 
 STRUCTURAL = {p.name: p for p in (
     layout.broadcast_in_dim_p, layout.reshape_p, layout.transpose_p, layout.slice_p, layout.pad_p,
@@ -52,5 +53,5 @@ __all__ = [
     "array_const", "as_node", "basis", "broadcast_in_dim", "broadcast_to", "concatenate", "const", "const_p",
     "const_value", "defprimitive", "dot_general", "element", "elementwise", "gather", "is_const",
     "is_structural_zero", "layout", "object_ufunc", "pack", "pad", "reduce", "reduce_max", "reduce_min", "reduce_sum",
-    "reshape", "rounding", "scatter_add", "slice_", "symbol", "symbol_p", "transpose", "zeros",
+    "reshape", "rounding", "scatter_add", "special", "slice_", "symbol", "symbol_p", "transpose", "zeros",
 ]
