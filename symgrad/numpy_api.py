@@ -542,16 +542,8 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return apply(P.where_p, apply(P.equal_p, x, -np.inf), neginf, x)
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) == 2):
-        raise TypeError(f"`np.linalg.norm` with ord={ord!r} is not supported when tracing")
-    return apply(P.sqrt_p, sum(wrap(x) ** 2, axis=axis, keepdims=keepdims))
-
-
 # ----- Refusals -----
 
-_LINALG = "linear algebra is not traced yet: compute it outside the function and pass it in instead, or give its " \
-    "derivative with `symgrad.custom_vjp`"
 _UNSUPPORTED = {
     "argsort": "its result is positions that depend on the values; use `np.sort` for the sorted values instead",
     "argmax": "its result is a position that depends on the values; use `np.max` for the value instead",
@@ -560,8 +552,6 @@ _UNSUPPORTED = {
     "nonzero": "its result depends on the values; use `np.where(condition, a, b)` instead",
     "unique": "its result depends on the values", "searchsorted": "its result depends on the values",
     "argwhere": "its result depends on the values; use `np.where(condition, a, b)` instead",
-    **dict.fromkeys([f"linalg.{name}" for name in ("inv", "solve", "det", "slogdet", "eig", "eigh", "svd",
-                                                    "cholesky", "pinv")], _LINALG),
 }
 
 
@@ -592,7 +582,7 @@ _FUNCTIONS: dict[Callable, Callable] = {
     np.column_stack: column_stack, np.append: append,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot, np.tensordot: tensordot,
     np.einsum: einsum, np.trace: trace,
-    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num, np.linalg.norm: norm,
+    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.copy: lambda x, *a, **k: wrap(x), np.asarray: lambda x, *a, **k: wrap(x),
     np.array: lambda x, *a, **k: wrap(x), np.shape: lambda x: wrap(x).shape, np.ndim: lambda x: wrap(x).ndim,
     np.size: lambda x, axis=None: wrap(x).size if axis is None else wrap(x).shape[axis],
@@ -683,9 +673,10 @@ def _traced(x: Any) -> Any:
     return x
 
 
-from . import numpy_more  # noqa: E402  (its handlers use the helpers above)
+from . import linalg, numpy_more  # noqa: E402  (their handlers use the helpers above)
 
 _FUNCTIONS.update(numpy_more.FUNCTIONS)
+_FUNCTIONS.update(linalg.FUNCTIONS)
 _UFUNCS.update(numpy_more.UFUNCS)
 
 

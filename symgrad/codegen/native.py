@@ -22,6 +22,7 @@ from ..primitives.registry import Native
 from ..reduction import RowSum
 
 _SKIP_DISPATCH = "int __pyx_skip_dispatch"
+_LAPACK_ROUTINES = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "svd", "eig"}
 
 
 def symbol(how: Native) -> str:
@@ -77,5 +78,13 @@ def _native_nodes(nodes: Iterable[Node]) -> Iterable[Node]:
 
 
 def symbols(nodes: Iterable[Node]) -> dict[str, int]:
-    """`symbol -> address` of the native functions the code of `nodes` calls."""
-    return {symbol(node.op.llvm): address(node.op.llvm.name, len(node.args)) for node in _native_nodes(nodes)}
+    """`symbol -> address` of the native functions the code of `nodes` calls (SciPy's special functions,
+    LAPACK routines)."""
+    nodes = list(nodes)
+    found = {symbol(node.op.llvm): address(node.op.llvm.name, len(node.args)) for node in _native_nodes(nodes)}
+    for node in nodes:
+        if node.op.structural and node.op.name in _LAPACK_ROUTINES:
+            from .lapack import symbols as lapack_symbols
+
+            found.update(lapack_symbols(node))
+    return found
