@@ -31,6 +31,27 @@ def _scipy_entry(frame):
     return entry
 
 
+def numpy_advice() -> str | None:
+    """For a NumPy function that computed with traced values as Python objects (`np.mean([t0, t1])`: NumPy
+    made an object array of the list), what to do instead; else None."""
+    from .trace import _NUMPY_DIR, _SYMGRAD_DIR
+
+    frame, entry = sys._getframe(1), None
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if path.startswith(_NUMPY_DIR):
+            entry = frame
+        elif not path.startswith(_SYMGRAD_DIR):
+            break
+        frame = frame.f_back
+    if entry is None:
+        return None
+    name = entry.f_code.co_name
+    return (f"`np.{name}` computed with traced values as Python objects (NumPy made an object array of a list "
+            f"holding them, and its `{name}` needs concrete numbers); build the array with `np.stack([...])` "
+            f"(or `np.concatenate`) first: `np.{name}` of a traced array is traced")
+
+
 def _public_module(name: str) -> str:
     parts = []
     for part in name.split("."):

@@ -74,9 +74,9 @@ def _user_frame():
 def tracing_error(what: str, suggestion: str) -> TracingError:
     """A TracingError naming the traced function and the user's source line (and the SciPy function that
     failed on a traced value, with what to use instead, when that is how it came about)."""
-    from .library_calls import scipy_advice
+    from .library_calls import numpy_advice, scipy_advice
 
-    advice = scipy_advice()
+    advice = scipy_advice() or numpy_advice()
     if advice is not None:
         what, suggestion = advice.split("; ", 1)
         suggestion = suggestion[0].upper() + suggestion[1:] + "."
@@ -368,7 +368,8 @@ class TracedArray:
             return self.objects()
         raise tracing_error(
             f"cannot convert a traced array of shape {self.shape} to a concrete NumPy array",
-            "Use NumPy functions on the traced array itself; they are traced.",
+            "Use NumPy functions on the traced array itself; they are traced (to make one array of several "
+            "traced arrays, use `np.stack([...])` or `np.concatenate`, not `np.array([...])`).",
         )
 
     def objects(self) -> np.ndarray:

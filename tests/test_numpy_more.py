@@ -120,3 +120,16 @@ def test_remainder_derivative_along_the_divisor_is_minus_the_quotient():
 def test_in_place_sort_method_is_refused_with_what_to_do():
     with pytest.raises(sg.TracingError, match=r"np\.sort\(x\)"):
         sg.jit(lambda x: x.sort())(V)
+
+
+def test_numpy_reducing_a_list_of_traced_values_says_to_stack_them():
+    with pytest.raises(sg.TracingError, match=r"`np\.mean` computed with traced values as Python objects"
+                                              r"(.|\n)*np\.stack"):
+        sg.jit(lambda x: np.mean([x[0], x[1] * 2]))(V)
+    # stacked, the same is traced
+    assert sg.jit(lambda x: np.mean(np.stack([x[0], x[1] * 2])))(V) == pytest.approx((V[0] + 2 * V[1]) / 2)
+
+
+def test_np_array_of_traced_vectors_says_to_stack_them():
+    with pytest.raises(sg.TracingError, match=r"np\.stack\(\[\.\.\.\]\)"):
+        sg.jit(lambda x: np.array([x, x]).sum())(V)
