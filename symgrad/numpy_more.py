@@ -323,12 +323,46 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _keep(P.div(P.reduce_sum(middle, (last,)), float(middle.shape[-1])), node, axes, keepdims)
 
 
+# ----- Diagonals and triangles (one gather or select, not one node per element) -----
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    node = as_array_node(a)
+    positions = np.diagonal(np.arange(node.size).reshape(node.shape), offset, axis1, axis2)
+    return TracedArray(P.gather(P.reshape(node, (node.size,)), positions, 0))
+
+
+def diag(v, k=0):
+    node = as_array_node(v)
+    if node.ndim == 2:
+        return diagonal(node, k)
+    if node.ndim != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = node.shape[0] + abs(k)
+    # Row i of the result is v scattered to column i + k: positions in the flat n*n matrix.
+    rows = np.arange(node.shape[0]) + max(-k, 0)
+    flat = P.scatter_add(node, P.Indices(rows * n + rows + k), 0, n * n)
+    return TracedArray(P.reshape(flat, (n, n)))
+
+
+def _triangle(keep_lower: bool):
+    def triangle(m, k=0):
+        node = as_array_node(m)
+        rows, columns = node.shape[-2:]
+        mask = np.tri(rows, columns, k - (0 if keep_lower else 1), dtype=bool)
+        mask = mask if keep_lower else ~mask
+        return TracedArray(P.where(P.array_const(mask.astype(np.float64), "mask"), node, 0.0))
+
+    return triangle
+
+
 # ----- Dispatch tables (merged into `numpy_api`'s) -----
 
 FUNCTIONS: dict[Any, Any] = {
     np.round: round_, np.around: round_, np.fix: fix, np.average: average, np.cumprod: cumprod, np.diff: diff,
     np.gradient: gradient, np.sort: sort, np.partition: partition, np.median: median, np.sinc: sinc,
-    np.angle: angle, np.i0: lambda x: apply(P.i0_p, x),
+    np.angle: angle, np.i0: lambda x: apply(P.i0_p, x), np.diagonal: diagonal, np.diag: diag,
+    np.tril: _triangle(True), np.triu: _triangle(False),
 }
 UFUNCS: dict[str, Any] = {
     "floor_divide": floor_divide, "divmod": divmod_, "fmax": fmax, "fmin": fmin,

@@ -468,6 +468,7 @@ class TracedArray:
     argmax = _numpy_method("argmax")
     argmin = _numpy_method("argmin")
     cumprod = _numpy_method("cumprod", "numpy_more")
+    diagonal = _numpy_method("diagonal", "numpy_more")
     round = _numpy_method("round_", "numpy_more")
 
     def sort(self, *args, **kwargs) -> None:

@@ -46,6 +46,8 @@ CASES = {
     "angle": (lambda x: (np.angle(x) + np.angle(x, deg=True) + x).sum(), V, 2),
     "logaddexp2": (lambda x: np.logaddexp2(x, 1.0).sum(), V, 2),
     "clip": (lambda x: np.clip(x, 0.0, 3.5).sum() * x[0], V, 2),
+    "diagonal_diag_triangles": (lambda x: (np.diagonal(x, 1) ** 2).sum() + x.diagonal().sum() + np.diag(x, -1).sum()
+                                + (np.diag(x[0, 1:], 1) @ np.tril(M.T @ M, -1) * np.triu(M.T @ M)).sum(), M, 2),
     "list_of_traced_scalars": (lambda x: np.sum(np.sin(np.array([x[0], x[1] * x[2]]))) + np.append([x[0]], x).sum(),
                                V, 2),
 }
