@@ -10,6 +10,8 @@
 
 from typing import TYPE_CHECKING
 
+from . import linalg as linalg
+from . import stats as stats
 from .api import grad as grad
 from .api import hessian as hessian
 from .api import jacfwd as jacfwd
@@ -110,6 +112,7 @@ __all__ = [
     "UnsupportedPrimitiveError", "cache_info", "clear_cache", "clear_caches", "compile", "custom_jvp", "custom_vjp",
     "diff", "set_cache_limit",
     "formula", "free_symbols", "from_sympy", "grad", "graphviz", "hessian", "jacfwd", "jacobian", "jacrev",
-    "jit", "jvp", "register_dataclass", "register_pytree_node", "symbols", "value_and_grad", "vjp", "vmap",
+    "jit", "jvp", "linalg", "register_dataclass", "register_pytree_node", "stats", "symbols", "value_and_grad",
+    "vjp", "vmap",
     *_functions,
 ]

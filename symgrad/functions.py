@@ -62,6 +62,26 @@ _SUMMARIES = {
     "sigmoid": "Logistic sigmoid 1 / (1 + exp(-x))", "softplus": "log(1 + exp(x)), computed stably",
     "relu": "max(x, 0) (derivative 0 at 0, as in JAX)",
     "stop_gradient": "The value of x with zero derivative (PyTorch's `detach`)",
+    # SciPy's special functions (`scipy.special`), with SciPy's definitions.
+    "gamma": "The gamma function Γ(x)", "gammaln": "log|Γ(x)|, without overflow",
+    "digamma": "The digamma function ψ(x) = Γ'(x)/Γ(x) (SciPy's `psi`)",
+    "polygamma": "The polygamma function ψ⁽ⁿ⁾(x), the n-th derivative of ψ (no derivative along n)",
+    "zeta": "The Hurwitz zeta function Σ (k + q)^-s, for s > 1 and q > 0 (no derivative along s)",
+    "erfc": "Complementary error function 1 - erf(x), exact for large x",
+    "erfinv": "Inverse error function", "ndtr": "Standard normal distribution function",
+    "log_ndtr": "log of the standard normal distribution function, exact in the lower tail",
+    "logit": "log(p/(1-p)), the inverse of `sigmoid` (SciPy's `logit`)",
+    "xlog1py": "x*log1p(y), and 0 where x is 0 (SciPy's `xlog1py`)",
+    "i0": "Modified Bessel function of the first kind of order 0",
+    "i1": "Modified Bessel function of the first kind of order 1",
+    "i0e": "Exponentially scaled modified Bessel function exp(-|x|) I0(x)",
+    "i1e": "Exponentially scaled modified Bessel function exp(-|x|) I1(x)",
+    "jv": "Bessel function of the first kind J_v(x) of real order v (no derivative along v)",
+    "yv": "Bessel function of the second kind Y_v(x) of real order v (no derivative along v)",
+    "beta": "The beta function B(a, b) = Γ(a)Γ(b)/Γ(a+b)", "betaln": "log|B(a, b)|",
+    "gammainc": "Regularized lower incomplete gamma function P(a, x) (no derivative along a)",
+    "gammaincc": "Regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x) (no derivative along a)",
+    "betainc": "Regularized incomplete beta function I_x(a, b) (no derivative along a and b)",
 }
 
 sin = _elementwise(REGISTRY["sin"], "sin", _SUMMARIES["sin"])
@@ -99,6 +119,49 @@ softplus = _elementwise(REGISTRY["softplus"], "softplus", _SUMMARIES["softplus"]
 relu = _elementwise(REGISTRY["relu"], "relu", _SUMMARIES["relu"])
 stop_gradient = _elementwise(REGISTRY["stop_gradient"], "stop_gradient", _SUMMARIES["stop_gradient"])
 _where = _elementwise(REGISTRY["where"], "where", "Select")
+gamma = _elementwise(REGISTRY["gamma"], "gamma", _SUMMARIES["gamma"])
+gammaln = _elementwise(REGISTRY["gammaln"], "gammaln", _SUMMARIES["gammaln"])
+digamma = _elementwise(REGISTRY["digamma"], "digamma", _SUMMARIES["digamma"])
+psi = digamma
+polygamma = _elementwise(REGISTRY["polygamma"], "polygamma", _SUMMARIES["polygamma"])
+zeta = _elementwise(REGISTRY["zeta"], "zeta", _SUMMARIES["zeta"])
+erfc = _elementwise(REGISTRY["erfc"], "erfc", _SUMMARIES["erfc"])
+erfinv = _elementwise(REGISTRY["erfinv"], "erfinv", _SUMMARIES["erfinv"])
+ndtr = _elementwise(REGISTRY["ndtr"], "ndtr", _SUMMARIES["ndtr"])
+log_ndtr = _elementwise(REGISTRY["log_ndtr"], "log_ndtr", _SUMMARIES["log_ndtr"])
+logit = _elementwise(REGISTRY["logit"], "logit", _SUMMARIES["logit"])
+expit = sigmoid
+xlog1py = _elementwise(REGISTRY["xlog1py"], "xlog1py", _SUMMARIES["xlog1py"])
+i0 = _elementwise(REGISTRY["i0"], "i0", _SUMMARIES["i0"])
+i1 = _elementwise(REGISTRY["i1"], "i1", _SUMMARIES["i1"])
+i0e = _elementwise(REGISTRY["i0e"], "i0e", _SUMMARIES["i0e"])
+i1e = _elementwise(REGISTRY["i1e"], "i1e", _SUMMARIES["i1e"])
+jv = _elementwise(REGISTRY["jv"], "jv", _SUMMARIES["jv"])
+yv = _elementwise(REGISTRY["yv"], "yv", _SUMMARIES["yv"])
+beta = _elementwise(REGISTRY["beta"], "beta", _SUMMARIES["beta"])
+betaln = _elementwise(REGISTRY["betaln"], "betaln", _SUMMARIES["betaln"])
+gammainc = _elementwise(REGISTRY["gammainc"], "gammainc", _SUMMARIES["gammainc"])
+gammaincc = _elementwise(REGISTRY["gammaincc"], "gammaincc", _SUMMARIES["gammaincc"])
+betainc = _elementwise(REGISTRY["betainc"], "betainc", _SUMMARIES["betainc"])
+
+
+def multigammaln(a: Any, d: int) -> Any:
+    """The log of the multivariate gamma function of dimension `d` (SciPy's `multigammaln`):
+    d(d-1)/4 log(pi) + sum_{j=1..d} gammaln(a + (1 - j)/2), for a > (d - 1)/2.
+
+    >>> import symgrad as sg
+    >>> round(sg.multigammaln(3.0, 2), 12)
+    1.265512123484
+    """
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"`multigammaln`: the dimension d must be a positive integer, got {d}")
+    if not isinstance(a, TracedArray) and not _is_symbolic(a) and np.any(np.asarray(a) <= 0.5 * (d - 1)):
+        raise ValueError(f"`multigammaln`: a must be larger than (d - 1)/2 = {0.5 * (d - 1)}, got {a}")
+    total = d * (d - 1) / 4.0 * np.log(np.pi)
+    for j in range(1, d + 1):
+        total = total + gammaln(a + (1.0 - j) / 2.0)
+    return total
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
@@ -115,27 +178,29 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     return _where(condition, x, y)
 
 
-def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
-    """`log(sum(exp(x)))` along `axis`, computed without overflow.
+def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, b: Any = None, keepdims: bool = False) -> Any:
+    """`log(sum(b * exp(x)))` along `axis` (`b` = 1 by default), computed without overflow (SciPy's signature).
 
     >>> import symgrad as sg
     >>> round(sg.logsumexp([1000.0, 1000.0]), 6)
     1000.693147
     """
-    symbolic = isinstance(x, TracedArray) or _is_symbolic(x)
+    symbolic = isinstance(x, TracedArray) or _is_symbolic(x) or isinstance(b, TracedArray) or _is_symbolic(b)
     t = x if isinstance(x, TracedArray) else wrap(x) if symbolic else None
     if t is None:
         values = np.asarray(x, dtype=np.float64)
         top = np.max(values, axis=axis, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
-        result = np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True)) + top
+        terms = np.exp(values - top) if b is None else np.asarray(b, dtype=np.float64) * np.exp(values - top)
+        result = np.log(np.sum(terms, axis=axis, keepdims=True)) + top
         result = result if keepdims else np.squeeze(result, axis=axis)
         return float(result) if np.ndim(result) == 0 else result
     top = stop_gradient(t.max(axis=axis, keepdims=True))
-    result = log(exp(t - top).sum(axis=axis, keepdims=True)) + top
+    terms = exp(t - top) if b is None else wrap(b) * exp(t - top)
+    result = log(terms.sum(axis=axis, keepdims=True)) + top
     if not keepdims:
         result = result.squeeze(axis)
-    if isinstance(x, TracedArray):
+    if isinstance(x, TracedArray) or isinstance(b, TracedArray):
         return result
     from .scalarize import scalarize
 
@@ -143,9 +208,28 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool 
     return elements[()] if elements.shape == () else elements
 
 
+def softmax(x: Any, axis: int | tuple[int, ...] | None = None) -> Any:
+    """`exp(x) / sum(exp(x))` along `axis` (SciPy's `softmax`), computed without overflow.
+
+    >>> import symgrad as sg
+    >>> [round(v, 6) for v in sg.softmax([0.0, 1000.0])]
+    [0.0, 1.0]
+    """
+    return exp(log_softmax(x, axis))
+
+
+def log_softmax(x: Any, axis: int | tuple[int, ...] | None = None) -> Any:
+    """`x - logsumexp(x)` along `axis` (SciPy's `log_softmax`)."""
+    t = x if isinstance(x, TracedArray) else np.asarray(x, dtype=np.float64) if not _is_symbolic(x) else wrap(x)
+    return t - logsumexp(t, axis=axis, keepdims=True)
+
+
 __all__ = [
     "abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt",
     "ceil", "cos", "cosh", "erf", "exp", "expm1", "floor", "hypot", "log", "log10", "log1p",
     "log2", "logsumexp", "maximum", "minimum", "relu", "sigmoid", "sign", "sin", "sinh",
     "softplus", "sqrt", "stop_gradient", "tan", "tanh", "where", "xlogy",
+    "beta", "betainc", "betaln", "digamma", "erfc", "erfinv", "expit", "gamma", "gammainc", "gammaincc", "gammaln",
+    "i0", "i0e", "i1", "i1e", "jv", "log_ndtr", "logit", "multigammaln", "ndtr", "polygamma", "psi", "xlog1py",
+    "yv", "zeta", "softmax", "log_softmax",
 ]

@@ -19,6 +19,7 @@ to loops, `inf` scalarises every graph.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,8 @@ def lower(graph: Graph, name: str) -> Lowered:
 def _scalarised(outputs, name: str) -> bool:
     if _FORCED is not None:
         budget = float(_FORCED)
-        return scalar_size(outputs, limit=budget) <= budget
+        size = scalar_size(outputs, limit=budget)
+        return size <= budget and size != math.inf  # (inf: a node without an expansion into scalars)
     size = scalar_size(outputs, limit=SCALAR_LIMIT)
     operations = sum(1 for n in topological_order(outputs) if n.args)
     small = size <= SCALAR_BUDGET or (size <= SCALAR_LIMIT and size <= SMALL_ARRAYS * max(operations, 1))

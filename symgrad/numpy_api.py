@@ -5,7 +5,7 @@ its methods). Each handler builds a few nodes whatever the size of its
 operands: `x @ y` is one `dot_general`, `x[1:, ::2]` one `slice`, `x.sum(0)`
 one `reduce_sum`. A NumPy function without a handler runs on the elements
 as an object array of scalar nodes (its cost then grows with the size of
-the array), and one that cannot be traced (sorting, arg-max, ...) is refused
+the array), and one that cannot be traced (arg-max, unique, ...) is refused
 with a message naming it and what to use instead.
 """
 
@@ -542,28 +542,16 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return apply(P.where_p, apply(P.equal_p, x, -np.inf), neginf, x)
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) == 2):
-        raise TypeError(f"`np.linalg.norm` with ord={ord!r} is not supported when tracing")
-    return apply(P.sqrt_p, sum(wrap(x) ** 2, axis=axis, keepdims=keepdims))
-
-
 # ----- Refusals -----
 
-_LINALG = "linear algebra is not traced yet: compute it outside the function and pass it in instead, or give its " \
-    "derivative with `symgrad.custom_vjp`"
 _UNSUPPORTED = {
-    "sort": "sorting is not a static graph; use `np.max`/`np.min` for extremes instead",
-    "argsort": "its result is positions that depend on the values; use `np.max`/`np.min` instead",
+    "argsort": "its result is positions that depend on the values; use `np.sort` for the sorted values instead",
     "argmax": "its result is a position that depends on the values; use `np.max` for the value instead",
     "argmin": "its result is a position that depends on the values; use `np.min` for the value instead",
+    "argpartition": "its result is positions that depend on the values; use `np.partition` for the values instead",
     "nonzero": "its result depends on the values; use `np.where(condition, a, b)` instead",
     "unique": "its result depends on the values", "searchsorted": "its result depends on the values",
     "argwhere": "its result depends on the values; use `np.where(condition, a, b)` instead",
-    "round": "use `np.floor(x + 0.5)` instead (derivative 0)", "around": "use `np.floor(x + 0.5)` instead",
-    "rint": "use `np.floor(x + 0.5)` instead (derivative 0)", "partition": "it sorts by value; use `np.max` instead",
-    **dict.fromkeys([f"linalg.{name}" for name in ("inv", "solve", "det", "slogdet", "eig", "eigh", "svd",
-                                                    "cholesky", "pinv")], _LINALG),
 }
 
 
@@ -580,7 +568,7 @@ def _refuse(name: str):
     return refused
 
 
-argmax, argmin, sort, round = _refuse("argmax"), _refuse("argmin"), _refuse("sort"), _refuse("round")  # noqa: A001
+argmax, argmin = _refuse("argmax"), _refuse("argmin")
 
 # ----- Dispatch -----
 
@@ -594,7 +582,7 @@ _FUNCTIONS: dict[Callable, Callable] = {
     np.column_stack: column_stack, np.append: append,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot, np.tensordot: tensordot,
     np.einsum: einsum, np.trace: trace,
-    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num, np.linalg.norm: norm,
+    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.copy: lambda x, *a, **k: wrap(x), np.asarray: lambda x, *a, **k: wrap(x),
     np.array: lambda x, *a, **k: wrap(x), np.shape: lambda x: wrap(x).shape, np.ndim: lambda x: wrap(x).ndim,
     np.size: lambda x, axis=None: wrap(x).size if axis is None else wrap(x).shape[axis],
@@ -625,7 +613,6 @@ _UFUNCS.update(
     invert=lambda x: apply(P.logical_not_p, x),
     bitwise_and=lambda x, y: apply(P.logical_and_p, x, y),
     bitwise_or=lambda x, y: apply(P.logical_or_p, x, y),
-    rint=_refuse("rint"),
 )
 _REDUCERS = {"add": (sum, 0), "multiply": (prod, 0), "maximum": (max, 0), "minimum": (min, 0)}
 
@@ -684,3 +671,21 @@ def _traced(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return type(x)(_traced(v) for v in x)
     return x
+
+
+from . import linalg, numpy_more  # noqa: E402  (their handlers use the helpers above)
+
+_FUNCTIONS.update(numpy_more.FUNCTIONS)
+_FUNCTIONS.update(linalg.FUNCTIONS)
+_UFUNCS.update(numpy_more.UFUNCS)
+
+
+def _install_object_methods() -> None:
+    # NumPy applies a ufunc to an object array (`np.sin(np.array([t0, t1]))`) by calling the method of
+    # that name on each element: give traced arrays one per traced ufunc.
+    for name, handler in _UFUNCS.items():
+        if not hasattr(TracedArray, name):
+            setattr(TracedArray, name, lambda self, *others, handler=handler: handler(self, *others))
+
+
+_install_object_methods()

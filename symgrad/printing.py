@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 from .ir import Graph, Node, count_users, topological_order
 from .primitives import REGISTRY, as_node, const_p, symbol_p
@@ -338,11 +339,11 @@ class Formula:
         symbol_names = {_symbol(n): _latex_name(n.param[0]) for n in self.graph.inputs}
         forms = self._forms()
         temps, exprs = min(forms, key=lambda f: sum(len(str(e)) for _, e in f[0]) + sum(len(str(e)) for e in f[1]))
-        render = lambda e: sp.latex(e, symbol_names=symbol_names)  # noqa: E731
+        render = lambda e: _latex(e, symbol_names=symbol_names)  # noqa: E731
         if not temps and self._is_scalar():
             return render(exprs[0])
         names = [_latex_name(n) for n in self._output_lines()]
-        rows = [f"{sp.latex(t)} &= {render(e)}" for t, e in temps]
+        rows = [f"{_latex(t)} &= {render(e)}" for t, e in temps]
         rows += [f"{n} &= {render(e)}" for n, e in zip(names, exprs)]
         return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
 
@@ -422,6 +423,26 @@ def _tidy(expr: sp.Basic) -> sp.Basic:
     if after <= (1 - MIN_SAVING) * before and after <= before - 3:
         return factored
     return expr
+
+
+def _latex(expr: sp.Basic, **settings) -> str:
+    return _LatexPrinter(settings).doprint(expr)
+
+
+class _LatexPrinter(LatexPrinter):
+    """SymPy's LaTeX, with the special functions in their usual notation: ψ, ψ⁽ⁿ⁾, log Γ, erf⁻¹."""
+
+    def _print_polygamma(self, expr, exp=None):
+        n, x = expr.args
+        order = "" if n == 0 else rf"^{{\left({self._print(n)}\right)}}"
+        return self._do_exponent(rf"\psi{order}\left({self._print(x)}\right)", exp)
+
+    def _print_loggamma(self, expr, exp=None):
+        return self._do_exponent(rf"\log \Gamma\left({self._print(expr.args[0])}\right)", exp)
+
+    def _print_erfinv(self, expr, exp=None):
+        text = rf"\operatorname{{erf}}^{{-1}}\left({self._print(expr.args[0])}\right)"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
 
 def _indices(shape: tuple[int, ...]):

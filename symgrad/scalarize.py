@@ -22,6 +22,9 @@ import numpy as np
 
 from .ir import Graph, Node, topological_order
 from .primitives import const_p, element, object_ufunc, symbol, symbol_p
+from .primitives.linalg import LINALG, scalar_cost
+
+_LINALG = set(LINALG)
 
 
 def node_array(nodes, shape: tuple[int, ...]) -> np.ndarray:
@@ -56,6 +59,8 @@ def scalarize(outputs: Sequence[Node], kept: Collection[Node] = ()) -> list[np.n
         elif op is symbol_p:
             name, tag = node.param
             values[node] = symbol_elements(name, node.shape, tag)
+        elif op.structural and op.scalarize is None:
+            raise ValueError(f"`{op.name}` has no expansion into scalars (it is lowered to loops)")
         elif op.scalarize is not None:
             values[node] = _objects(op.scalarize(node, *(values[a] for a in node.args)), node.shape)
         elif node.shape == () and all(values[a].shape == () for a in node.args):
@@ -103,7 +108,9 @@ def scalar_size(outputs: Sequence[Node], limit: float = math.inf) -> float:
     """About how many scalar nodes `scalarize(outputs)` would build (counting stops past `limit`)."""
     total = 0.0
     for node in topological_order(outputs):
-        if node.op.name == "dot_general":
+        if node.op in _LINALG:
+            total += scalar_cost(node)
+        elif node.op.name == "dot_general":
             x, _ = node.args
             xl, yl, _ = node.param
             contracted = math.prod(n for c, n in zip(xl, x.shape) if c in yl and c not in node.param[2])

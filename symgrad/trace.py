@@ -65,14 +65,21 @@ def _user_frame():
     frame = sys._getframe(1)
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith((_SYMGRAD_DIR, _NUMPY_DIR)):
+        if not path.startswith((_SYMGRAD_DIR, _NUMPY_DIR)) and f"{os.sep}scipy{os.sep}" not in path:
             return frame
         frame = frame.f_back
     return None
 
 
 def tracing_error(what: str, suggestion: str) -> TracingError:
-    """A TracingError naming the traced function and the user's source line."""
+    """A TracingError naming the traced function and the user's source line (and the SciPy function that
+    failed on a traced value, with what to use instead, when that is how it came about)."""
+    from .library_calls import numpy_advice, scipy_advice
+
+    advice = scipy_advice() or numpy_advice()
+    if advice is not None:
+        what, suggestion = advice.split("; ", 1)
+        suggestion = suggestion[0].upper() + suggestion[1:] + "."
     names = getattr(_context, "functions", [])
     where = f" in `{names[-1]}`" if names else ""
     frame = _user_frame()
@@ -279,11 +286,11 @@ def _binary(prim: Primitive, reflected: bool = False):
     return lambda self, other: apply(prim, self, other)
 
 
-def _numpy_method(name: str):
+def _numpy_method(name: str, module: str = "numpy_api"):
     def method(self, *args, **kwargs):
-        from . import numpy_api
+        import importlib
 
-        return getattr(numpy_api, name)(self, *args, **kwargs)
+        return getattr(importlib.import_module(f"symgrad.{module}"), name)(self, *args, **kwargs)
 
     method.__name__ = name
     return method
@@ -361,7 +368,8 @@ class TracedArray:
             return self.objects()
         raise tracing_error(
             f"cannot convert a traced array of shape {self.shape} to a concrete NumPy array",
-            "Use NumPy functions on the traced array itself; they are traced.",
+            "Use NumPy functions on the traced array itself; they are traced (to make one array of several "
+            "traced arrays, use `np.stack([...])` or `np.concatenate`, not `np.array([...])`).",
         )
 
     def objects(self) -> np.ndarray:
@@ -385,6 +393,8 @@ class TracedArray:
     __truediv__ = _binary(P.div_p)
     __rtruediv__ = _binary(P.div_p, reflected=True)
     __pow__ = _binary(P.pow_p)
+    __mod__ = _binary(P.remainder_p)
+    __rmod__ = _binary(P.remainder_p, reflected=True)
     __rpow__ = _binary(P.pow_p, reflected=True)
     __gt__ = _binary(P.greater_p)
     __ge__ = _binary(P.greater_equal_p)
@@ -409,6 +419,18 @@ class TracedArray:
 
     def __invert__(self) -> TracedArray:
         return apply(P.logical_not_p, self)
+
+    def __floordiv__(self, other: Any) -> TracedArray:
+        return TracedArray(P.floor_divide(self.node, as_array_node(other)))
+
+    def __rfloordiv__(self, other: Any) -> TracedArray:
+        return TracedArray(P.floor_divide(as_array_node(other), self.node))
+
+    def __divmod__(self, other: Any) -> tuple[TracedArray, TracedArray]:
+        return self // other, self % other
+
+    def __rdivmod__(self, other: Any) -> tuple[TracedArray, TracedArray]:
+        return other // self, other % self
 
     def __matmul__(self, other: Any) -> TracedArray:
         from .numpy_api import matmul
@@ -445,8 +467,13 @@ class TracedArray:
     cumsum = _numpy_method("cumsum")
     argmax = _numpy_method("argmax")
     argmin = _numpy_method("argmin")
-    sort = _numpy_method("sort")
-    round = _numpy_method("round")
+    cumprod = _numpy_method("cumprod", "numpy_more")
+    diagonal = _numpy_method("diagonal", "numpy_more")
+    round = _numpy_method("round_", "numpy_more")
+
+    def sort(self, *args, **kwargs) -> None:
+        raise tracing_error("`x.sort()` sorts in place, and traced arrays are immutable",
+                            "Use `x = np.sort(x)` instead.")
 
     def astype(self, dtype: Any, *args, **kwargs) -> TracedArray:
         if np.dtype(dtype).kind != "f":

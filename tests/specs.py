@@ -49,6 +49,8 @@ class Spec:
         rtol, atol: tolerances of the finite-difference comparison.
         sympy_oracle: compare the derivatives with `sympy.diff` of the SymPy form.
         special: points with known behaviour (JAX's conventions at kinks).
+        fixed: operands without a derivative (orders, shape parameters: `NoDerivative`): held
+            constant in the derivative tests, and differentiating along them must raise.
     """
 
     fn: Callable
@@ -60,10 +62,14 @@ class Spec:
     atol: float = 1e-6
     sympy_oracle: bool = True
     special: tuple[Special, ...] = ()
+    fixed: tuple[int, ...] = ()
 
     def smooth_operands(self) -> tuple[int, ...]:
         smooth = self.smooth if self.smooth is not None else (True,) * self.arity
-        return tuple(i for i, s in enumerate(smooth) if s)
+        return tuple(i for i, s in enumerate(smooth) if s and i not in self.fixed)
+
+    def differentiable_operands(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.arity) if i not in self.fixed)
 
 
 # ----- Domain-aware samplers -----
@@ -81,6 +87,17 @@ def nonzero(gap: float, hi: float) -> Callable[[np.random.Generator, int], np.nd
 def off_integers(rng: np.random.Generator, n: int) -> np.ndarray:
     """Away from the jumps of floor and ceil."""
     return rng.integers(-3, 3, n) + rng.uniform(0.1, 0.9, n)
+
+
+def off_half_integers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Away from the jumps of rint (at half-integers)."""
+    return rng.integers(-3, 3, n) + rng.choice([-1.0, 1.0], n) * rng.uniform(0.05, 0.4, n)
+
+
+def quotients_off_integers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with y away from 0 and x/y away from whole numbers: away from the jumps of remainders."""
+    y = nonzero(0.5, 3.0)(rng, n)
+    return off_integers(rng, n) * y, y
 
 
 def condition_values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -139,6 +156,8 @@ UNARY_SMOOTH = {
     "floor": (sg.floor, off_integers),
     "ceil": (sg.ceil, off_integers),
     "relu": (sg.relu, nonzero(0.1, 3.0)),
+    "trunc": (np.trunc, off_integers),
+    "rint": (np.rint, off_half_integers),
 }
 
 SPECIAL: dict[str, tuple[Special, ...]] = {
@@ -173,10 +192,13 @@ SPECIAL: dict[str, tuple[Special, ...]] = {
     "floor": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "ceil": (Special((2.0,), (0.0,)), Special((-1.5,), (0.0,))),
     "relu": (Special((0.0,), (0.0,)), Special((2.0,), (1.0,))),
+    "trunc": (Special((-2.5,), (0.0,)), Special((2.5,), (0.0,))),
+    # Half to even, as NumPy.
+    "rint": (Special((2.5,), (0.0,)), Special((-0.5,), (0.0,)), Special((1.5,), (0.0,))),
 }
 
-# SymPy leaves `Derivative(floor(x), x)` unevaluated, so it cannot serve as an oracle there.
-NO_SYMPY_ORACLE = {"floor", "ceil"}
+# SymPy leaves `Derivative(floor(x), x)` (and Mod, rint) unevaluated, so it cannot serve as an oracle there.
+NO_SYMPY_ORACLE = {"floor", "ceil", "trunc", "rint"}
 
 PRIMITIVE_SPECS: dict[str, Spec] = {
     name: Spec(fn, 1, each(sampler), special=SPECIAL.get(name, ()),
@@ -196,6 +218,14 @@ PRIMITIVE_SPECS.update(
                       Special((-2.0, 2.0), (-4.0, None)),
                       Special((0.0, 3.0), (0.0, None)),
                       Special((-8.0, 1.0 / 3.0)))),
+    # ----- Remainders: 1 along x, minus the whole quotient along y -----
+    fmod=Spec(np.fmod, 2, quotients_off_integers, sympy_oracle=False,
+              special=(Special((7.0, 3.0), (1.0, -2.0)), Special((-7.0, 3.0), (1.0, 2.0)),
+                       Special((7.0, -3.0), (1.0, 2.0)), Special((1.0, 0.0)), Special((math.inf, 2.0)))),
+    remainder=Spec(operator.mod, 2, quotients_off_integers, sympy_oracle=False,
+                   special=(Special((7.0, 3.0), (1.0, -2.0)), Special((-7.0, 3.0), (1.0, 3.0)),
+                            Special((7.0, -3.0), (1.0, 3.0)), Special((-0.5, 3.0), (1.0, 1.0)),
+                            Special((1.0, 0.0)))),
     # ----- Binary elementary functions -----
     logaddexp=Spec(np.logaddexp, 2, each(REAL, REAL),
                    special=(Special((0.0, 0.0), (0.5, 0.5)), Special((800.0, 0.0), (1.0, 0.0)),
@@ -228,6 +258,73 @@ PRIMITIVE_SPECS.update(
     logical_and=Spec(np.logical_and, 2, each(condition_values, condition_values), smooth=(False, False)),
     logical_or=Spec(np.logical_or, 2, each(condition_values, condition_values), smooth=(False, False)),
     logical_not=Spec(np.logical_not, 1, each(condition_values), smooth=(False,)),
+)
+
+# ----- Special functions (SciPy's definitions) -----
+
+
+def _mills(x: float) -> float:
+    """d/dx log ndtr(x) = pdf(x)/cdf(x), to double precision (mpmath)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    return float(mpmath.npdf(x) / mpmath.ncdf(x))
+
+
+def integers(lo: int, hi: int) -> Callable[[np.random.Generator, int], np.ndarray]:
+    return lambda rng, n: rng.integers(lo, hi + 1, n).astype(np.float64)
+
+
+PRIMITIVE_SPECS.update(
+    gamma=Spec(sg.gamma, 1, each(uniform(0.2, 5.0)),
+               special=(Special((1.0,), (-0.5772156649015329,)), Special((5.0,), (50.0 - 24 * 0.5772156649015329,)),
+                        Special((-1.5,)), Special((0.0,)), Special((-2.0,)))),
+    gammaln=Spec(sg.gammaln, 1, each(POSITIVE),
+                 special=(Special((1.0,), (-0.5772156649015329,)), Special((1e300,)), Special((-2.5,)),
+                          Special((0.0,)))),
+    digamma=Spec(sg.digamma, 1, each(uniform(0.2, 5.0)),
+                 special=(Special((1.0,), (math.pi**2 / 6,)), Special((-0.5,)), Special((0.0,)))),
+    polygamma=Spec(sg.polygamma, 2, each(integers(0, 3), uniform(0.3, 5.0)), fixed=(0,),
+                   special=(Special((1.0, 1.0), (None, -2.4041138063191885)), Special((0.0, 2.0)),
+                            Special((2.0, 0.5)), Special((3.0, 30.0)), Special((1.0, -0.5)), Special((2.0, -1.3)),
+                            Special((3.0, -2.7)), Special((4.0, -0.5)))),
+    zeta=Spec(sg.zeta, 2, each(uniform(1.5, 5.0), uniform(0.3, 5.0)), fixed=(0,),
+              special=(Special((2.0, 1.0), (None, -2.4041138063191885)), Special((3.0, 1e9)),
+                       Special((1.0, 2.0)), Special((0.5, 2.0)), Special((2.0, -1.5)))),
+    erfc=Spec(sg.erfc, 1, each(uniform(-2.5, 3.0)),
+              special=(Special((0.0,), (-2.0 / math.sqrt(math.pi),)), Special((30.0,), (0.0,)),
+                       Special((-30.0,), (0.0,)))),
+    erfinv=Spec(sg.erfinv, 1, each(uniform(-0.95, 0.95)),
+                special=(Special((0.0,), (math.sqrt(math.pi) / 2,)), Special((1.0,)), Special((1.5,)))),
+    ndtr=Spec(sg.ndtr, 1, each(uniform(-5.0, 5.0)),
+              special=(Special((0.0,), (1 / math.sqrt(2 * math.pi),)), Special((-40.0,)))),
+    # exact far into the lower tail, where log(ndtr(x)) is -inf: log_ndtr(x) ~ -x**2/2 and its slope ~ -x
+    # (sampled where SymPy's form, which it rewrites as log(1 - erfc(-x/sqrt(2))/2), keeps 30 digits)
+    log_ndtr=Spec(sg.log_ndtr, 1, each(uniform(-8.0, 5.0)),
+                  special=(Special((0.0,), (2 / math.sqrt(2 * math.pi),)), Special((-40.0,), (_mills(-40.0),)),
+                           Special((-1e5,), (_mills(-1e5),)), Special((40.0,)))),
+    logit=Spec(sg.logit, 1, each(uniform(0.05, 0.95)),
+               special=(Special((0.5,), (4.0,)), Special((0.0,)), Special((1.0,)), Special((0.31,)))),
+    xlog1py=Spec(sg.xlog1py, 2, each(REAL, uniform(-0.9, 5.0)),
+                 special=(Special((2.0, 1.0), (math.log(2.0), 1.0)), Special((0.0, -1.0), (0.0, 0.0)),
+                          Special((0.0, 3.0), (math.log(4.0), 0.0)))),
+    i0=Spec(sg.i0, 1, each(REAL), special=(Special((0.0,), (0.0,)), Special((800.0,)))),
+    i1=Spec(sg.i1, 1, each(REAL), special=(Special((0.0,), (0.5,)),)),
+    i0e=Spec(sg.i0e, 1, each(nonzero(0.1, 5.0)), special=(Special((0.0,), (0.0,)), Special((800.0,)))),
+    i1e=Spec(sg.i1e, 1, each(nonzero(0.1, 5.0)), special=(Special((0.0,), (0.5,)),)),
+    jv=Spec(sg.jv, 2, each(uniform(0.0, 3.0), uniform(0.5, 10.0)), fixed=(0,),
+            special=(Special((0.0, 0.0), (None, 0.0)), Special((1.0, 0.0), (None, 0.5)))),
+    yv=Spec(sg.yv, 2, each(uniform(0.0, 3.0), uniform(0.5, 10.0)), fixed=(0,), special=(Special((0.0, 0.0)),)),
+    beta=Spec(sg.beta, 2, each(uniform(0.5, 4.0), uniform(0.5, 4.0)),
+              special=(Special((1.0, 1.0), (-1.0, -1.0)), Special((0.0, 1.0)))),
+    betaln=Spec(sg.betaln, 2, each(uniform(0.5, 4.0), uniform(0.5, 4.0)),
+                special=(Special((1.0, 1.0), (-1.0, -1.0)), Special((1e5, 1e5)))),
+    gammainc=Spec(sg.gammainc, 2, each(uniform(0.5, 5.0), uniform(0.1, 6.0)), fixed=(0,),
+                  special=(Special((1.0, 0.0), (None, 1.0)), Special((2.0, math.inf)))),
+    gammaincc=Spec(sg.gammaincc, 2, each(uniform(0.5, 5.0), uniform(0.1, 6.0)), fixed=(0,),
+                   special=(Special((1.0, 0.0), (None, -1.0)),)),
+    betainc=Spec(sg.betainc, 3, each(uniform(0.5, 4.0), uniform(0.5, 4.0), uniform(0.05, 0.95)), fixed=(0, 1),
+                 special=(Special((1.0, 1.0, 0.3), (None, None, 1.0)), Special((2.0, 3.0, 0.0)))),
 )
 
 _COMPARISONS = {

@@ -55,11 +55,21 @@ def every_primitive():
     values, names = [], []
     for prim in REGISTRY.values():
         out = prim.bind(*[x, y, z][: prim.arity])
-        values.append(out)
-        names.append(prim.name)
+        outputs, labels = [out], [prim.name]
         if out.op.partials is not None and not out.op.boolean:
-            values.extend(vjp([out], [1.0], [x, y]))
-            names.extend([f"d{prim.name}_dx", f"d{prim.name}_dy"])
+            for v in (x, y):
+                try:
+                    outputs.extend(vjp([out], [1.0], [v]))
+                    labels.append(f"d{prim.name}_d{v.param[0]}")
+                except sg.UnsupportedPrimitiveError:  # an order or shape parameter without a derivative
+                    pass
+        try:  # SciPy's special functions (and derivatives that call them) have no standalone C
+            to_c(Graph((x, y, z), tuple(outputs), ("x", "y", "z"), ((), (), ()), tuple(labels),
+                       tuple(() for _ in outputs)), "probe")
+        except sg.UnsupportedPrimitiveError:
+            continue
+        values.extend(outputs)
+        names.extend(labels)
     graph = Graph((x, y, z), tuple(values), ("x", "y", "z"), ((), (), ()),
                   tuple(names), tuple(() for _ in values))
     return graph

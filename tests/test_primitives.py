@@ -53,17 +53,20 @@ class _Compiled:
         def fn(*a):
             return spec.fn(*a)
 
-        every = tuple(range(spec.arity))
+        every = spec.differentiable_operands()
+        self.every = every
         self.value = sg.jit(fn)
         self.value_and_grad = sg.value_and_grad(fn, argnums=every)
         self._grad = sg.grad(fn, argnums=every)
-        self._hessian_rows = [sg.grad(_partial(fn, i), argnums=every) for i in every]
+        self._hessian_rows = {i: sg.grad(_partial(fn, i), argnums=every) for i in every}
 
     def grad(self, *point: float) -> tuple[float, ...]:
-        return _as_tuple(self._grad(*point))
+        grads = dict(zip(self.every, _as_tuple(self._grad(*point))))
+        return tuple(grads.get(i) for i in range(len(point)))
 
     def hessian_row(self, i: int, *point: float) -> tuple[float, ...]:
-        return _as_tuple(self._hessian_rows[i](*point))
+        row = dict(zip(self.every, _as_tuple(self._hessian_rows[i](*point))))
+        return tuple(row.get(j) for j in range(len(point)))
 
 
 def _as_tuple(grads) -> tuple:
@@ -141,13 +144,14 @@ def test_second_derivatives_match_finite_differences(name):
                                            err_msg=f"d2 {name}/d{i} d{j} at {point}")
 
 
-WITH_CONDITIONS = [n for n, s in PRIMITIVE_SPECS.items() if len(s.smooth_operands()) < s.arity]
+WITH_CONDITIONS = [n for n, s in PRIMITIVE_SPECS.items()
+                   if len(s.smooth_operands()) < len(s.differentiable_operands())]
 
 
 @pytest.mark.parametrize("name", WITH_CONDITIONS)
 def test_gradient_is_exactly_zero_along_conditions(name):
     spec, compiled = PRIMITIVE_SPECS[name], _compiled(name)
-    rough = [j for j in range(spec.arity) if j not in spec.smooth_operands()]
+    rough = [j for j in spec.differentiable_operands() if j not in spec.smooth_operands()]
     for point in _rows(_points(name)):
         grads = compiled.grad(*point)
         assert all(grads[j] == 0.0 for j in rough), (name, point, grads)
@@ -171,6 +175,15 @@ def test_special_points(name):
             if expected is not None:
                 np.testing.assert_allclose(grads[j], expected, rtol=SPECIAL_RTOL, atol=0,
                                            err_msg=f"d {name}/d operand {j} at {special.args}")
+
+
+@pytest.mark.parametrize("name", [n for n, s in PRIMITIVE_SPECS.items() if s.fixed])
+def test_derivative_along_a_fixed_operand_raises_naming_the_primitive(name):
+    spec = PRIMITIVE_SPECS[name]
+    point = _rows(_points(name))[0]
+    for i in spec.fixed:
+        with pytest.raises(sg.UnsupportedPrimitiveError, match=rf"`{name}`: no derivative with respect to"):
+            sg.grad(lambda *a: spec.fn(*a), argnums=i)(*point)
 
 
 def test_pow_exponent_derivative_at_zero_base_is_zero():
@@ -205,13 +218,14 @@ def test_derivatives_match_sympy(name):
     node = REGISTRY[name].bind(*variables)
     expr = convert(node)
     points = _rows(_points(name))[:4]
-    first = vjp([node], [1.0], variables)
+    wrt = [variables[i] for i in spec.differentiable_operands()]
+    first = dict(zip(spec.differentiable_operands(), vjp([node], [1.0], wrt)))
     for i in spec.smooth_operands():
         theirs = sp.diff(expr, real[i])
         _same_function(convert(first[i]), theirs, real, points, f"d {name}/d{names[i]}")
         if spec.order < 2:
             continue
-        second = vjp([first[i]], [1.0], variables)
+        second = dict(zip(spec.differentiable_operands(), vjp([first[i]], [1.0], wrt)))
         for j in spec.smooth_operands():
             _same_function(convert(second[j]), sp.diff(theirs, real[j]), real, points,
                            f"d2 {name}/d{names[i]} d{names[j]}")
@@ -228,7 +242,7 @@ def test_kernel_matches_interpreter(name):
     rows = _rows(points) + specials
     kernel = _compiled(name).value_and_grad.compile(*rows[0])
     graph = kernel.graph
-    assert len(graph.outputs) == 1 + spec.arity
+    assert len(graph.outputs) == 1 + len(spec.differentiable_operands())
     operands = [np.array([row[j] for row in rows]) for j in range(spec.arity)]
     reference = evaluate(graph.outputs, dict(zip(graph.inputs, operands, strict=True)))
     expected = [np.broadcast_to(v, (len(rows),)) for v in reference]

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, count_users, topological_order
 from ..primitives import REGISTRY, const_p, symbol_p
-from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Power, Select
+from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Native, Power, Select
 from ..reduction import RowSum
 
 # Binding strength, loosest first (C's order for the forms used here).
@@ -234,6 +234,10 @@ def _render(node: Node, text: dict[Node, tuple[str, int]], helpers: set[str]) ->
         return _power(node, *operands)
     if isinstance(how, Identity):
         return operands[0]
+    if isinstance(how, Native):
+        raise UnsupportedPrimitiveError(
+            f"`{node.op.name}` is computed by SciPy's compiled special functions, which standalone C cannot call; "
+            "C export of it is not supported: compile the function with symgrad instead")
     if isinstance(how, RowSum):
         raise UnsupportedPrimitiveError(
             f"`{node.op.name}` is a sum over data (a `vmap` over data reduced inside a traced function); "

@@ -35,13 +35,15 @@ from __future__ import annotations
 import math
 import os
 import re
+import zlib
 
 from llvmlite import binding, ir
 
 from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, topological_order
 from ..primitives import const_p, symbol_p
-from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Power, Select
+from ..primitives import symbol as symbol_node
+from ..primitives.registry import Compare, Identity, Instruction, Intrinsic, Libm, Native, Power, Select
 from ..reduction import RowSum
 
 DOUBLE = ir.DoubleType()
@@ -52,12 +54,18 @@ I8_PTR = ir.IntType(8).as_pointer()
 
 # Operations per function: larger bodies are split into functions of this size.
 CHUNK_SIZE = 1500
+# A decomposition of more operations than this is lowered as a function of its own, called per element.
+OUTLINE_MIN = 40
 # Row loops of reductions at least this long are split between threads (one per core).
 PARALLEL_MIN_ROWS = 16_384
 ROW_THREADS = max(1, min(os.cpu_count() or 1, 8))
 
 # Intrinsics LLVM lowers to vector instructions; the others become vector math calls.
-_VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.maximum", "llvm.minimum"}
+_VECTOR_INTRINSICS = {"llvm.sqrt", "llvm.fabs", "llvm.floor", "llvm.ceil", "llvm.trunc", "llvm.rint", "llvm.maximum",
+                      "llvm.minimum"}
+# The functions glibc's libmvec has vector variants of (2.35 and later); others are called lane by lane.
+_LIBMVEC = {"acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "cos", "cosh", "erf", "erfc", "exp",
+            "exp10", "exp2", "expm1", "hypot", "log", "log10", "log1p", "log2", "pow", "sin", "sinh", "tan", "tanh"}
 
 
 # libmvec's ISA letter for each vector width: SSE4 (2 lanes), AVX2 (4), AVX-512 (8).
@@ -426,9 +434,34 @@ class _Lowering:
                 raise UnsupportedPrimitiveError(
                     f"no LLVM lowering for primitive `{op.name}` (and no decomposition)"
                 )
-            return self.lower_all([op.decompose(*node.args)])[0]
+            decomposition = op.decompose(*node.args)
+            if len(topological_order([decomposition], stop=set(node.args))) > OUTLINE_MIN:
+                return self._outlined(node)
+            return self.lower_all([decomposition])[0]
         args = [self.values[a] for a in node.args]
         return self._emit(op.llvm, node, args)
+
+    def _outlined(self, node: Node) -> ir.Value:
+        """A call of one function per module computing a long decomposition (the Hurwitz zeta function's
+        sum), so that an array of such elements does not repeat its code once per element. Constant
+        operands are folded into the function."""
+        op, b = node.op, self.builder
+        constants = tuple(a.param if a.op is const_p else None for a in node.args)
+        tag = zlib.crc32(repr((op.name, constants)).encode())
+        name = f"symgrad_{op.name}_{tag:08x}_w{self.width}"
+        fn = self.module.globals.get(name)
+        variables = [a for a in node.args if a.op is not const_p]
+        if fn is None:
+            params = [symbol_node(f"_operand{k}", -2) for k in range(len(variables))]
+            it = iter(params)
+            body = op.decompose(*(a if a.op is const_p else next(it) for a in node.args))
+            fn = ir.Function(self.module, ir.FunctionType(self.type, [self.type] * len(params)), name)
+            fn.linkage = "internal"
+            fn.attributes.add("noinline")
+            inner = _Lowering(self.module, ir.IRBuilder(fn.append_basic_block("entry")), self.width)
+            inner.values.update(zip(params, fn.args))
+            inner.builder.ret(inner.lower_all([body])[0])
+        return b.call(fn, [self.values[a] for a in variables])
 
     def _emit(self, how, node: Node, args: list[ir.Value]) -> ir.Value:
         b = self.builder
@@ -443,6 +476,11 @@ class _Lowering:
             if self.width == 1:
                 return b.call(_declare(self.module, how.name, DOUBLE, [DOUBLE] * len(args)), args)
             return self._vector_math(how.name, args)
+        if isinstance(how, Native):
+            from .native import symbol
+
+            function = _declare(self.module, symbol(how), DOUBLE, [DOUBLE] * len(args) + [I32])
+            return self._lanes(lambda *xs: b.call(function, [*xs, ir.Constant(I32, 0)]), args)
         if isinstance(how, Compare):
             if how.op == "!=":
                 flag = b.fcmp_unordered("!=", *args)
@@ -481,13 +519,20 @@ class _Lowering:
     def _vector_math(self, name: str, args: list[ir.Value]) -> ir.Value:
         """`name` (a C math function) on every lane: one libmvec call, or one libm call per lane."""
         b = self.builder
-        if not strict_math():
+        if not strict_math() and name in _LIBMVEC:
             mangled = f"_ZGV{VECTOR_ISA}N{self.width}{'v' * len(args)}_{name}"
             return b.call(_declare(self.module, mangled, self.type, [self.type] * len(args)), args)
         scalar = _declare(self.module, name, DOUBLE, [DOUBLE] * len(args))
+        return self._lanes(lambda *xs: b.call(scalar, list(xs)), args)
+
+    def _lanes(self, call, args: list[ir.Value]) -> ir.Value:
+        """`call` (scalar operands -> scalar) on every lane."""
+        if self.width == 1:
+            return call(*args)
+        b = self.builder
         result = ir.Constant(self.type, ir.Undefined)
         for lane in range(self.width):
             index = ir.Constant(I32, lane)
-            value = b.call(scalar, [b.extract_element(a, index) for a in args])
+            value = call(*(b.extract_element(a, index) for a in args))
             result = b.insert_element(result, value, index)
         return result

@@ -58,6 +58,10 @@ def lower_loops(plan: Plan, name: str, python_entry: bool = False) -> ir.Module:
             _scalar(registers, slots, step)
         elif isinstance(step, Contract):
             _contract(module, builder, slots, step)
+        elif not isinstance(step, Loop):  # a LAPACK call (`codegen.lapack`): a function of its own
+            from .lapack import emit
+
+            builder.call(emit(module, f"{name}_lapack{k}", step), [table])
         else:
             loop = _loop_function(module, step, f"{name}_vloop{k}")
             outer = step.space[0] if step.space else 1

@@ -64,12 +64,15 @@ def data_symbol(dataset_number: int, column: int) -> str:
 
 
 def data_symbols(graph: Graph, order: list[Node] | None = None) -> dict[str, int]:
-    """The external symbols of the data kernels of `graph` read, with their addresses in this process."""
-    return {data_symbol(k, j): data.ctypes.data
-            for k, dataset in enumerate(datasets(graph, order)) for j, (data, _) in enumerate(dataset.columns)}
+    """The external symbols kernels of `graph` use (the data they read, the native functions they call),
+    with their addresses in this process."""
+    from . import native
 
+    symbols = {data_symbol(k, j): data.ctypes.data
+               for k, dataset in enumerate(datasets(graph, order)) for j, (data, _) in enumerate(dataset.columns)}
+    symbols.update(native.symbols(order if order is not None else topological_order(graph.outputs)))
+    return symbols
 
-# Offsets in NumPy's PyArrayObject (part of its ABI, the same in NumPy 1 and 2).
 
 def lower_row_sums(self: _Lowering, dataset, order: list[Node]) -> None:
     """One loop over the rows of `dataset` for every row sum over it that can run now.

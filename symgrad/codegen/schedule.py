@@ -50,6 +50,7 @@ _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "slice"}
 PARALLEL_MIN_WORK = 200_000
 THREADS = max(1, min(os.cpu_count() or 1, 8))
 _REDUCTIONS = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
+_LAPACK = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "svd", "eig"}
 
 
 def is_elementwise(node: Node) -> bool:
@@ -107,8 +108,10 @@ class _Planner:
             return None
         x = node.args[0]
         inner = self.view(x)
-        if inner is None or inner.window is not None:
+        if inner is None or inner.window is not None and node.op.name == "pad":
             return None
+        if inner.window is not None:  # a view of a padded array (a gradient of slices): copied out first
+            inner = self._plain_view(x)
         name = node.op.name
         if name == "pad":
             if inner.buffer is None or x.size == 0:
@@ -270,6 +273,10 @@ class _Planner:
             self.steps.append(Scalar(node, self._reads(node, node, ()), self._target(node)))
         elif is_elementwise(node):
             self.steps.append(self._loop(node, node.shape, node, self._target(node)))
+        elif name in _LAPACK:  # linear algebra: copies, a LAPACK call, copies (`codegen.lapack`)
+            from . import lapack
+
+            lapack.plan(self, node)
         else:
             raise UnsupportedPrimitiveError(f"the loop lowering has no rule for `{name}`")
 

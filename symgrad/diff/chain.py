@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..ir import Node
 from ..primitives import add, as_node, broadcast_to, is_const, mul, reduce_sum, reshape, where, where_p
+from ..primitives.registry import NoDerivative
 
 
 def scale(d: Node, p: Node) -> Node:
@@ -56,12 +57,13 @@ def no_rule(node: Node):
 
 
 def partials_of(node: Node) -> tuple[Node | None, ...]:
-    """The local partials of an elementwise node, with structural zeros as None."""
+    """The local partials of an elementwise node, with structural zeros as None (and a `NoDerivative` kept:
+    the caller raises its error if a tangent reaches it)."""
     if node.op.partials is None:
         raise no_rule(node)
     out = []
     for p in node.op.partials(*node.args):
-        if p is not None:
+        if p is not None and not isinstance(p, NoDerivative):
             p = as_node(p)
             if is_const(p, 0.0):
                 p = None

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ..ir import Node, topological_order
 from ..primitives import as_node, const, is_const
+from ..primitives.registry import NoDerivative
 from .chain import accumulate, fit, no_rule, partials_of, scale
 
 
@@ -34,6 +35,8 @@ def jvp(outputs: Sequence[Node], wrt: Sequence[Node], tangents: Sequence[Node | 
             for arg, p in zip(node.args, partials_of(node)):
                 t = tangent.get(arg)
                 if t is not None and p is not None:
+                    if isinstance(p, NoDerivative):
+                        raise p.error(node)
                     total = accumulate(total, scale(t, p))
             total = None if total is None else fit(total, node.shape)
         elif node.op.jvp is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from ..ir import Node, topological_order
 from ..primitives import Indices, as_node, const, is_const, pack, scatter_add
 from ..primitives.layout import scatter_add_p
+from ..primitives.registry import NoDerivative
 from .chain import accumulate, fit, no_rule, partials_of, scale, sum_to_shape
 
 
@@ -45,6 +46,8 @@ def vjp(outputs: Sequence[Node], cotangents: Sequence[Node | float], wrt: Sequen
         if node.op.partials is not None:
             for arg, p in zip(node.args, partials_of(node)):
                 if p is not None and arg in depends:
+                    if isinstance(p, NoDerivative):
+                        raise p.error(node)
                     terms.setdefault(arg, []).append(sum_to_shape(scale(ct, p), arg.shape))
         elif node.op.vjp is not None:
             for i, arg in enumerate(node.args):

@@ -76,7 +76,36 @@ class Identity:
     """The operand itself (for `stop_gradient`)."""
 
 
-Lowering = Instruction | Intrinsic | Libm | Compare | Select | Power | Identity
+@dataclass(frozen=True)
+class Native:
+    """A call of one of SciPy's compiled special functions (`scipy.special.cython_special.<name>`, its
+    `double f(double, ...)` version), by the name `symgrad_scipy_<name>`.
+
+    Generated code names the function, never its address (`symgrad.codegen.native` gives the name its
+    address in each process before code is linked); SciPy is needed to compile such code, not to trace,
+    differentiate or print it.
+    """
+
+    name: str
+
+
+Lowering = Instruction | Intrinsic | Libm | Compare | Select | Power | Identity | Native
+
+
+class NoDerivative:
+    """A partial that is not available (the order of a Bessel function, a shape parameter): `partials` may
+    return one for an operand; differentiating along that operand then raises `UnsupportedPrimitiveError`
+    with this message, as JAX does, while derivatives along the other operands work."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def error(self, node: Node) -> Exception:
+        from ..errors import UnsupportedPrimitiveError
+
+        return UnsupportedPrimitiveError(f"`{node.op.name}`: {self.message}")
 
 
 @dataclass(frozen=True, eq=False)

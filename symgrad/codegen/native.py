@@ -1,0 +1,90 @@
+"""Native functions generated code calls by name: SciPy's compiled special functions.
+
+A primitive lowered as `Native("psi")` is a call of `double
+symgrad_scipy_psi(double, int)`: SciPy's `scipy.special.cython_special.psi`
+(its double version; the `int` is Cython's `__pyx_skip_dispatch`, passed 0).
+Its address comes from the module's C API table (`__pyx_capi__`, a
+`PyCapsule` per function whose name is the C signature, checked here), and
+is given to the name with `llvmlite.binding.add_symbol` before code is
+linked (`symbols`), so compiled code, cached on disk, never holds an
+address. SciPy is imported only when such code is compiled or loaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Iterable
+
+from ..errors import UnsupportedPrimitiveError
+from ..ir import Node, topological_order
+from ..primitives.registry import Native
+from ..reduction import RowSum
+
+_SKIP_DISPATCH = "int __pyx_skip_dispatch"
+_LAPACK_ROUTINES = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "svd", "eig"}
+
+
+def symbol(how: Native) -> str:
+    """The name generated code calls `how` by."""
+    return f"symgrad_scipy_{how.name}"
+
+
+def signature(arity: int) -> str:
+    return f"double ({', '.join(['double'] * arity + [_SKIP_DISPATCH])})"
+
+
+@functools.cache
+def address(name: str, arity: int) -> int:
+    """The address of `scipy.special.cython_special.<name>` taking `arity` doubles, or a clear error."""
+    try:
+        from scipy.special import cython_special
+    except ImportError:
+        raise UnsupportedPrimitiveError(
+            f"compiling `{name}` needs SciPy, whose compiled special functions symgrad calls: "
+            "install it with `pip install scipy` (tracing, derivatives and formulas work without it)") from None
+
+    table = cython_special.__pyx_capi__
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    wanted = signature(arity)
+    # Fused functions (double, float, complex versions) are entered as `__pyx_fuse_<k><name>`.
+    for key in (name, *(f"__pyx_fuse_{k}{name}" for k in range(4))):
+        capsule = table.get(key)
+        if capsule is not None and get_name(capsule).decode() == wanted:
+            return get_pointer(capsule, get_name(capsule))
+    raise UnsupportedPrimitiveError(
+        f"this SciPy has no compiled `{name}` with the signature `{wanted}` in `scipy.special.cython_special`; "
+        "symgrad needs SciPy 1.11 or later to compile it")
+
+
+def _native_nodes(nodes: Iterable[Node]) -> Iterable[Node]:
+    """The nodes lowered as `Native` calls, looking into decompositions (which are lowered in their place)."""
+    seen: set[Node] = set()
+    pending = list(nodes)
+    while pending:
+        for node in topological_order(pending, stop=seen):
+            seen.add(node)
+            op = node.op
+            if isinstance(op.llvm, Native):
+                yield node
+            elif isinstance(op.llvm, RowSum):
+                pending.append(op.llvm.expression)
+            elif op.llvm is None and op.decompose is not None and node.args and not op.structural:
+                pending.append(op.decompose(*node.args))
+        pending = [n for n in pending if n not in seen]
+
+
+def symbols(nodes: Iterable[Node]) -> dict[str, int]:
+    """`symbol -> address` of the native functions the code of `nodes` calls (SciPy's special functions,
+    LAPACK routines)."""
+    nodes = list(nodes)
+    found = {symbol(node.op.llvm): address(node.op.llvm.name, len(node.args)) for node in _native_nodes(nodes)}
+    for node in nodes:
+        if node.op.structural and node.op.name in _LAPACK_ROUTINES:
+            from .lapack import symbols as lapack_symbols
+
+            found.update(lapack_symbols(node))
+    return found
