@@ -164,8 +164,10 @@ class RowMap:
             # A large row expression (a network per sample): array code over all rows, then a sum.
             return self.materialize().sum(axis=axis)
         elements, variables = _row_scalars(row.node, self.dataset)
-        sums = [row_sum(self.dataset, e, tuple(sorted(variables & set(topological_order([e])), key=lambda n: n.id)))
-                for e in elements.flat]
+        sums = []
+        for e in elements.flat:
+            uses = set(topological_order([e]))
+            sums.append(row_sum(self.dataset, e, tuple(v for v in variables if v in uses)))
         return TracedArray(pack(sums, row.shape))
 
     def mean(self, axis=None, keepdims=False):
@@ -246,8 +248,9 @@ def _large(row: Node) -> bool:
     return scalar_size([row], limit=SCALAR_BUDGET) > SCALAR_BUDGET
 
 
-def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, set[Node]]:
-    """The row expression expanded into scalars, and the outer scalars it uses.
+def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, list[Node]]:
+    """The row expression expanded into scalars, and the outer scalars it uses (in the order of the
+    row's graph, never of a hash, so that the code and its cache key are the same in every process).
 
     Nodes that do not depend on the row symbols belong to the outer graph:
     they are not expanded but referred to by their elements.
@@ -255,7 +258,8 @@ def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, set[Node]]:
     row_arrays = dataset.rows
     depends: set[Node] = set()
     outer: set[Node] = set()
-    for node in topological_order([row]):
+    order = topological_order([row])
+    for node in order:
         if node in row_arrays or any(a in depends for a in node.args):
             depends.add(node)
         elif node.args or node.op is symbol_p:
@@ -263,7 +267,7 @@ def _row_scalars(row: Node, dataset: Dataset) -> tuple[np.ndarray, set[Node]]:
     # Only the outermost outer nodes are needed (those used by a row node, or the row itself).
     used = {a for n in depends for a in n.args if a in outer} | ({row} & outer)
     (elements,) = scalarize([row], used)
-    variables = {e for u in used for e in _element_nodes(u)}
+    variables = list(dict.fromkeys(e for u in order if u in used for e in _element_nodes(u)))
     return elements, variables
 
 
