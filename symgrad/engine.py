@@ -22,6 +22,7 @@ import numpy as np
 from llvmlite import binding as llvm
 
 from . import cache
+from .codegen import native
 from .codegen.llvm import NUMPY_OBJECTS, PYTHON_API
 from .codegen.llvm import settings as codegen_settings
 from .errors import CompileError
@@ -139,7 +140,7 @@ class _Engine:
               owner: Any = None) -> dict[str, int]:
         code = cache.with_kernel_ids(code, kernel_ids)
         # Symbols are resolved when the code is finalized, below: each module's take effect for it.
-        for name, address in symbols.items():
+        for name, address in {**native.called(code), **symbols}.items():
             llvm.add_symbol(name, address)
         module = llvm.parse_assembly("")
         module.name = f"symgrad_object{next(self._module_names)}"

@@ -6,20 +6,20 @@ symgrad_scipy_psi(double, int)`: SciPy's `scipy.special.cython_special.psi`
 Its address comes from the module's C API table (`__pyx_capi__`, a
 `PyCapsule` per function whose name is the C signature, checked here), and
 is given to the name with `llvmlite.binding.add_symbol` before code is
-linked (`symbols`), so compiled code, cached on disk, never holds an
-address. SciPy is imported only when such code is compiled or loaded.
+linked (`called`, which reads the names from the object code), so compiled
+code, cached on disk, never holds an address. SciPy is imported only when such code is compiled or loaded.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import re
 from collections.abc import Iterable
 
 from ..errors import UnsupportedPrimitiveError
-from ..ir import Node, topological_order
-from ..primitives.registry import Native
-from ..reduction import RowSum
+from ..ir import Node
+from ..primitives.registry import REGISTRY, Native
 
 _SKIP_DISPATCH = "int __pyx_skip_dispatch"
 _LAPACK_ROUTINES = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "svd", "eig"}
@@ -60,28 +60,27 @@ def address(name: str, arity: int) -> int:
         "symgrad needs SciPy 1.11 or later to compile it")
 
 
-def _native_nodes(nodes: Iterable[Node]) -> Iterable[Node]:
-    """The nodes lowered as `Native` calls, looking into decompositions (which are lowered in their place)."""
-    seen: set[Node] = set()
-    pending = list(nodes)
-    while pending:
-        for node in topological_order(pending, stop=seen):
-            seen.add(node)
-            op = node.op
-            if isinstance(op.llvm, Native):
-                yield node
-            elif isinstance(op.llvm, RowSum):
-                pending.append(op.llvm.expression)
-            elif op.llvm is None and op.decompose is not None and node.args and not op.structural:
-                pending.append(op.decompose(*node.args))
-        pending = [n for n in pending if n not in seen]
+_CALLED = re.compile(rb"symgrad_scipy_([A-Za-z0-9_]+)")
+
+
+def _arities() -> dict[str, int]:
+    """The number of operands of each SciPy function a primitive is lowered to."""
+    return {op.llvm.name: op.arity for op in REGISTRY.values() if isinstance(op.llvm, Native)}
+
+
+def called(code: bytes) -> dict[str, int]:
+    """`symbol -> address` of the SciPy functions object code calls: their names are in its symbol
+    table, so neither a hit in the compile cache nor a miss needs the graph walked to find them."""
+    names = set(_CALLED.findall(code))
+    if not names:
+        return {}
+    arities = _arities()
+    return {f"symgrad_scipy_{name}": address(name, arities[name]) for name in map(bytes.decode, names)}
 
 
 def symbols(nodes: Iterable[Node]) -> dict[str, int]:
-    """`symbol -> address` of the native functions the code of `nodes` calls (SciPy's special functions,
-    LAPACK routines)."""
-    nodes = list(nodes)
-    found = {symbol(node.op.llvm): address(node.op.llvm.name, len(node.args)) for node in _native_nodes(nodes)}
+    """`symbol -> address` of the LAPACK routines the code of `nodes` calls."""
+    found: dict[str, int] = {}
     for node in nodes:
         if node.op.structural and node.op.name in _LAPACK_ROUTINES:
             from .lapack import symbols as lapack_symbols
