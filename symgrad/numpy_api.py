@@ -14,7 +14,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,6 @@ import numpy as np
 from . import primitives as P
 from .ir import Node
 from .primitives import REGISTRY, Primitive
-from .primitives.reduce import LABELS
 from .trace import TracedArray, apply, as_array_node, is_traced, tracing_error, wrap
 
 # ----- Axes -----
@@ -170,277 +169,6 @@ def cumsum(x, axis=None, dtype=None, out=None):
     return TracedArray(node)
 
 
-# ----- Shapes and layout -----
-
-
-def reshape(x, *shape, order="C", newshape=None, copy=None):
-    if order != "C":
-        raise TypeError("only C-order `reshape` is supported when tracing")
-    if newshape is not None:
-        shape = (newshape,)
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    node = as_array_node(x)
-    shape = [int(n) for n in shape]
-    if shape.count(-1) == 1:
-        known = math.prod(n for n in shape if n != -1)
-        shape[shape.index(-1)] = node.size // known if known else 0
-    return TracedArray(P.reshape(node, shape))
-
-
-def transpose(x, *axes):
-    node = as_array_node(x)
-    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-        axes = axes[0]
-    perm = tuple(reversed(range(node.ndim))) if not axes else tuple(a % node.ndim for a in axes)
-    return TracedArray(P.transpose(node, perm))
-
-
-def ravel(x, order="C"):
-    node = as_array_node(x)
-    return TracedArray(P.reshape(node, (node.size,)))
-
-
-def squeeze(x, axis=None):
-    node = as_array_node(x)
-    axes = [a for a, n in enumerate(node.shape) if n == 1] if axis is None else _axes(node, axis)
-    if any(node.shape[a] != 1 for a in axes):
-        raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
-    return TracedArray(P.reshape(node, [n for a, n in enumerate(node.shape) if a not in axes]))
-
-
-def expand_dims(x, axis):
-    node = as_array_node(x)
-    axes = [axis] if isinstance(axis, int) else list(axis)
-    ndim = node.ndim + len(axes)
-    axes = sorted(a % ndim for a in axes)
-    shape = iter(node.shape)
-    return TracedArray(P.reshape(node, [1 if a in axes else next(shape) for a in range(ndim)]))
-
-
-def swapaxes(x, axis1, axis2):
-    node = as_array_node(x)
-    perm = list(range(node.ndim))
-    a, b = axis1 % node.ndim, axis2 % node.ndim
-    perm[a], perm[b] = perm[b], perm[a]
-    return TracedArray(P.transpose(node, perm))
-
-
-def moveaxis(x, source, destination):
-    node = as_array_node(x)
-    source = [source] if isinstance(source, int) else list(source)
-    destination = [destination] if isinstance(destination, int) else list(destination)
-    source = [s % node.ndim for s in source]
-    destination = [d % node.ndim for d in destination]
-    order = [a for a in range(node.ndim) if a not in source]
-    for d, s in sorted(zip(destination, source)):
-        order.insert(d, s)
-    return TracedArray(P.transpose(node, order))
-
-
-def broadcast_to(x, shape, subok=False):
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return TracedArray(P.broadcast_to(as_array_node(x), shape))
-
-
-def atleast_nd(ndim: int):
-    def atleast(*arrays):
-        results = []
-        for x in arrays:
-            node = as_array_node(x)
-            if node.ndim < ndim:
-                if ndim == 3 and node.ndim == 2:
-                    shape = (*node.shape, 1)
-                elif ndim == 3 and node.ndim == 1:
-                    shape = (1, *node.shape, 1)
-                else:
-                    shape = (1,) * (ndim - node.ndim) + node.shape
-                node = P.reshape(node, shape)
-            results.append(TracedArray(node))
-        return results[0] if len(results) == 1 else results
-
-    return atleast
-
-
-# ----- Joining -----
-
-
-def stack(xs: Sequence[Node], axis: int = 0) -> Node:
-    """Nodes of equal shape stacked along a new axis."""
-    xs = [as_array_node(x) for x in xs]
-    if not xs:
-        raise ValueError("need at least one array to stack")
-    shapes = {x.shape for x in xs}
-    if len(shapes) != 1:
-        raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
-    ndim = xs[0].ndim + 1
-    axis = axis % ndim
-    shape = list(xs[0].shape)
-    shape.insert(axis, 1)
-    return P.concatenate([P.reshape(x, shape) for x in xs], axis)
-
-
-def _stack(arrays, axis=0, out=None, dtype=None, casting=None):
-    _no_extras("stack", out=out)
-    return TracedArray(stack(list(arrays), axis))
-
-
-def concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
-    _no_extras("concatenate", out=out)
-    nodes = [as_array_node(a) for a in arrays]
-    if axis is None:
-        nodes, axis = [P.reshape(x, (x.size,)) for x in nodes], 0
-    return TracedArray(P.concatenate(nodes, axis % nodes[0].ndim))
-
-
-def hstack(arrays, dtype=None, casting=None):
-    nodes = [as_array_node(a) for a in arrays]
-    nodes = [P.reshape(x, (1,)) if x.ndim == 0 else x for x in nodes]
-    return TracedArray(P.concatenate(nodes, 0 if nodes[0].ndim == 1 else 1))
-
-
-def vstack(arrays, dtype=None, casting=None):
-    nodes = [as_array_node(a) for a in arrays]
-    nodes = [P.reshape(x, (1, x.size)) if x.ndim < 2 else x for x in nodes]
-    return TracedArray(P.concatenate(nodes, 0))
-
-
-def column_stack(arrays):
-    nodes = [as_array_node(a) for a in arrays]
-    nodes = [P.reshape(x, (x.size, 1)) if x.ndim < 2 else x for x in nodes]
-    return TracedArray(P.concatenate(nodes, 1))
-
-
-def append(arr, values, axis=None):
-    a, b = as_array_node(arr), as_array_node(values)
-    if axis is None:
-        return TracedArray(P.concatenate([P.reshape(a, (a.size,)), P.reshape(b, (b.size,))], 0))
-    return TracedArray(P.concatenate([a, b], axis % a.ndim))
-
-
-# ----- Products -----
-
-
-def matmul(x, y):
-    a, b = as_array_node(x), as_array_node(y)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError("matmul: Input operand does not have enough dimensions (use `*` for scalars)")
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    nb = len(batch)
-    if a.ndim >= 2:
-        a = P.broadcast_to(a, (*batch, *a.shape[-2:]))
-    if b.ndim >= 2:
-        b = P.broadcast_to(b, (*batch, *b.shape[-2:]))
-    if a.ndim > 2 and b.ndim == 1:
-        return TracedArray(P.dot_general(a, b, (LABELS[:nb] + "xy", "y", LABELS[:nb] + "x")))
-    if b.ndim > 2 and a.ndim == 1:
-        return TracedArray(P.dot_general(a, b, ("y", LABELS[:nb] + "yz", LABELS[:nb] + "z")))
-    return TracedArray(P.dot_general(a, b, P.reduce.matmul_spec(a.ndim, b.ndim, nb)))
-
-
-def dot(x, y, out=None):
-    _no_extras("dot", out=out)
-    a, b = as_array_node(x), as_array_node(y)
-    if a.ndim == 0 or b.ndim == 0:
-        return TracedArray(P.mul(a, b))
-    if a.ndim <= 2 and b.ndim <= 2:
-        return matmul(a, b)
-    # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])
-    al = LABELS[:a.ndim - 1] + "z"
-    bl = LABELS[a.ndim - 1:a.ndim - 1 + b.ndim - 2] + "z" + LABELS[a.ndim - 1 + b.ndim - 2]
-    return TracedArray(P.dot_general(a, b, (al, bl, al[:-1] + bl[:-2] + bl[-1])))
-
-
-def inner(x, y):
-    a, b = as_array_node(x), as_array_node(y)
-    if a.ndim == 0 or b.ndim == 0:
-        return TracedArray(P.mul(a, b))
-    al = LABELS[:a.ndim - 1] + "z"
-    bl = LABELS[a.ndim - 1:a.ndim + b.ndim - 2] + "z"
-    return TracedArray(P.dot_general(a, b, (al, bl, al[:-1] + bl[:-1])))
-
-
-def outer(x, y, out=None):
-    _no_extras("outer", out=out)
-    a, b = as_array_node(x), as_array_node(y)
-    a, b = P.reshape(a, (a.size,)), P.reshape(b, (b.size,))
-    return TracedArray(P.dot_general(a, b, ("i", "j", "ij")))
-
-
-def vdot(x, y):
-    a, b = as_array_node(x), as_array_node(y)
-    return TracedArray(P.dot_general(P.reshape(a, (a.size,)), P.reshape(b, (b.size,)), ("i", "i", "")))
-
-
-def tensordot(x, y, axes=2):
-    a, b = as_array_node(x), as_array_node(y)
-    if isinstance(axes, int):
-        a_axes, b_axes = list(range(a.ndim - axes, a.ndim)), list(range(axes))
-    else:
-        a_axes, b_axes = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
-                          [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
-    a_axes, b_axes = [i % a.ndim for i in a_axes], [i % b.ndim for i in b_axes]
-    al = list(LABELS[:a.ndim])
-    bl = list(LABELS[a.ndim:a.ndim + b.ndim])
-    for i, j in zip(a_axes, b_axes):
-        bl[j] = al[i]
-    out = [c for i, c in enumerate(al) if i not in a_axes] + [c for j, c in enumerate(bl) if j not in b_axes]
-    return TracedArray(P.dot_general(a, b, ("".join(al), "".join(bl), "".join(out))))
-
-
-def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
-    _no_extras("einsum", out=out)
-    if not isinstance(subscripts, str):
-        raise TypeError("`np.einsum` is traced with a subscripts string, e.g. `np.einsum('ij,jk->ik', a, b)`")
-    spec = subscripts.replace(" ", "")
-    inputs, _, output = spec.partition("->")
-    labels = inputs.split(",")
-    if "." in spec:
-        raise TypeError("`np.einsum` with an ellipsis is not supported when tracing")
-    if not _:
-        output = "".join(sorted(c for c in set(inputs.replace(",", "")) if inputs.count(c) == 1))
-    nodes = [as_array_node(x) for x in operands]
-    if len(nodes) != len(labels):
-        raise ValueError(f"einsum: {len(labels)} operands in {subscripts!r}, {len(nodes)} given")
-    terms = [_einsum_prepare(n, lab, output, labels, k) for k, (n, lab) in enumerate(zip(nodes, labels))]
-    node, current = terms[0]
-    for other, other_labels in terms[1:]:
-        rest = "".join(lab for _, lab in terms[terms.index((other, other_labels)) + 1:])
-        keep = "".join(dict.fromkeys(c for c in current + other_labels if c in output + rest))
-        node = P.dot_general(node, other, (current, other_labels, keep))
-        current = keep
-    node, current = _einsum_prepare(node, current, output, [current], 0)
-    return TracedArray(P.transpose(node, [current.index(c) for c in output]))
-
-
-def _einsum_prepare(node: Node, labels: str, output: str, all_labels: list[str], k: int) -> tuple[Node, str]:
-    # Diagonals (a label twice in one operand) are gathered; labels of this operand alone are summed.
-    while len(set(labels)) != len(labels):
-        c = next(c for c in labels if labels.count(c) > 1)
-        i, j = labels.index(c), labels.index(c, labels.index(c) + 1)
-        n = node.shape[i]
-        flat = np.arange(node.size).reshape(node.shape)
-        index = [slice(None)] * node.ndim
-        index[i] = index[j] = np.arange(n)
-        picked = np.moveaxis(flat[tuple(index)], 0, -1)
-        node = P.gather(P.reshape(node, (node.size,)), picked, 0)
-        labels = labels[:i] + labels[i + 1:j] + labels[j + 1:] + c
-    others = "".join(lab for m, lab in enumerate(all_labels) if m != k)
-    alone = [a for a, c in enumerate(labels) if c not in output and c not in others]
-    if alone:
-        node = P.reduce_sum(node, alone)
-        labels = "".join(c for a, c in enumerate(labels) if a not in alone)
-    return node, labels
-
-
-def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    _no_extras("trace", out=out)
-    node = as_array_node(x)
-    flat = np.arange(node.size).reshape(node.shape)
-    picked = np.diagonal(flat, offset, axis1, axis2)
-    return TracedArray(P.reduce_sum(P.gather(P.reshape(node, (node.size,)), picked, 0), (picked.ndim - 1,)))
-
-
 # ----- Indexing -----
 
 
@@ -575,13 +303,6 @@ argmax, argmin = _refuse("argmax"), _refuse("argmin")
 _FUNCTIONS: dict[Callable, Callable] = {
     np.sum: sum, np.mean: mean, np.prod: prod, np.max: max, np.min: min, np.amax: max, np.amin: min,
     np.var: var, np.std: std, np.cumsum: cumsum,
-    np.reshape: reshape, np.transpose: transpose, np.ravel: ravel, np.squeeze: squeeze,
-    np.expand_dims: expand_dims, np.swapaxes: swapaxes, np.moveaxis: moveaxis, np.broadcast_to: broadcast_to,
-    np.atleast_1d: atleast_nd(1), np.atleast_2d: atleast_nd(2), np.atleast_3d: atleast_nd(3),
-    np.stack: _stack, np.concatenate: concatenate, np.hstack: hstack, np.vstack: vstack,
-    np.column_stack: column_stack, np.append: append,
-    np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot, np.tensordot: tensordot,
-    np.einsum: einsum, np.trace: trace,
     np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.copy: lambda x, *a, **k: wrap(x), np.asarray: lambda x, *a, **k: wrap(x),
     np.array: lambda x, *a, **k: wrap(x), np.shape: lambda x: wrap(x).shape, np.ndim: lambda x: wrap(x).ndim,
@@ -602,7 +323,7 @@ _UFUNCS.update(
     reciprocal=lambda x: apply(P.div_p, 1.0, x),
     exp2=lambda x: apply(P.pow_p, 2.0, x),
     positive=wrap, conjugate=wrap,
-    matmul=matmul, logaddexp2=logaddexp2,
+    logaddexp2=logaddexp2,
     deg2rad=lambda x: apply(P.mul_p, x, np.pi / 180.0),
     rad2deg=lambda x: apply(P.mul_p, x, 180.0 / np.pi),
     radians=lambda x: apply(P.mul_p, x, np.pi / 180.0),
@@ -673,11 +394,11 @@ def _traced(x: Any) -> Any:
     return x
 
 
-from . import linalg, numpy_more  # noqa: E402  (their handlers use the helpers above)
+from . import linalg, numpy_layout, numpy_more, numpy_products  # noqa: E402  (they use the helpers above)
 
-_FUNCTIONS.update(numpy_more.FUNCTIONS)
-_FUNCTIONS.update(linalg.FUNCTIONS)
-_UFUNCS.update(numpy_more.UFUNCS)
+for _module in (numpy_layout, numpy_products, numpy_more, linalg):
+    _FUNCTIONS.update(_module.FUNCTIONS)
+    _UFUNCS.update(getattr(_module, "UFUNCS", {}))
 
 
 def _install_object_methods() -> None:

@@ -229,7 +229,7 @@ def as_array_node(x: Any) -> Node:
         return as_node(x)
     if isinstance(x, (list, tuple)):
         if any(is_traced(v) for v in x):
-            from .numpy_api import stack
+            from .numpy_layout import stack
 
             return stack([as_array_node(v) for v in x], 0)
         x = np.asarray(x)
@@ -433,12 +433,12 @@ class TracedArray:
         return other // self, other % self
 
     def __matmul__(self, other: Any) -> TracedArray:
-        from .numpy_api import matmul
+        from .numpy_products import matmul
 
         return matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> TracedArray:
-        from .numpy_api import matmul
+        from .numpy_products import matmul
 
         return matmul(other, self)
 
@@ -456,13 +456,13 @@ class TracedArray:
     min = _numpy_method("min")
     var = _numpy_method("var")
     std = _numpy_method("std")
-    reshape = _numpy_method("reshape")
-    transpose = _numpy_method("transpose")
-    ravel = _numpy_method("ravel")
-    flatten = _numpy_method("ravel")
-    squeeze = _numpy_method("squeeze")
-    swapaxes = _numpy_method("swapaxes")
-    dot = _numpy_method("dot")
+    reshape = _numpy_method("reshape", "numpy_layout")
+    transpose = _numpy_method("transpose", "numpy_layout")
+    ravel = _numpy_method("ravel", "numpy_layout")
+    flatten = _numpy_method("ravel", "numpy_layout")
+    squeeze = _numpy_method("squeeze", "numpy_layout")
+    swapaxes = _numpy_method("swapaxes", "numpy_layout")
+    dot = _numpy_method("dot", "numpy_products")
     clip = _numpy_method("clip")
     cumsum = _numpy_method("cumsum")
     argmax = _numpy_method("argmax")
