@@ -24,6 +24,7 @@ import numpy as np
 from . import primitives as P
 from .ir import Node
 from .primitives import linalg as L
+from .primitives import spectral as S
 from .trace import TracedArray, as_array_node, is_traced
 
 __all__ = ["cholesky", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "matrix_power", "multi_dot", "norm",
@@ -108,24 +109,24 @@ def _lower_of(a: Node, uplo: str) -> Node:
 
 @_numpy_when_concrete
 def eigh(a, UPLO="L"):  # noqa: N803  (NumPy's name)
-    w, v = L.eigh_parts(L.eigh(_lower_of(as_array_node(a), UPLO)))
+    w, v = S.eigh_parts(S.eigh(_lower_of(as_array_node(a), UPLO)))
     return _result("EighResult", TracedArray(w), TracedArray(v))
 
 
 @_numpy_when_concrete
 def eigvalsh(a, UPLO="L"):  # noqa: N803
-    return TracedArray(L.eigh_parts(L.eigh(_lower_of(as_array_node(a), UPLO)))[0])
+    return TracedArray(S.eigh_parts(S.eigh(_lower_of(as_array_node(a), UPLO)))[0])
 
 
 @_numpy_when_concrete
 def eig(a):
-    w, v = L.eigh_parts(L.eig(as_array_node(a)))
+    w, v = S.eigh_parts(S.eig(as_array_node(a)))
     return _result("EigResult", TracedArray(w), TracedArray(v))
 
 
 @_numpy_when_concrete
 def eigvals(a):
-    return TracedArray(L.eigh_parts(L.eig(as_array_node(a)))[0])
+    return TracedArray(S.eigh_parts(S.eig(as_array_node(a)))[0])
 
 
 @_numpy_when_concrete
@@ -133,7 +134,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     node = as_array_node(a)
     if node.ndim < 2:
         raise np.linalg.LinAlgError(f"{node.ndim}-dimensional array given. Array must be at least two-dimensional")
-    u, s, v = L.svd_parts(L.svd(node))
+    u, s, v = S.svd_parts(S.svd(node))
     if not compute_uv:
         return TracedArray(s)
     m, n = node.shape[-2:]
@@ -147,13 +148,13 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
 @_numpy_when_concrete
 def svdvals(x, /):
-    return TracedArray(L.svd_parts(L.svd(as_array_node(x)))[1])
+    return TracedArray(S.svd_parts(S.svd(as_array_node(x)))[1])
 
 
 @_numpy_when_concrete
 def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     node = as_array_node(a)
-    u, s, v = L.svd_parts(L.svd(node))
+    u, s, v = S.svd_parts(S.svd(node))
     m, n = node.shape[-2:]
     if rcond is None:
         rcond = max(m, n) * np.finfo(np.float64).eps if rtol is np._NoValue or rtol is None else rtol
@@ -161,7 +162,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     largest = P.reduce_max(s, (s.ndim - 1,)) if s.shape[-1] else P.const(0.0)
     cutoff = P.broadcast_in_dim(P.mul(largest, rcond), s.shape, tuple(range(s.ndim - 1)))
     inverse = P.where(P.greater(s, cutoff), P.div(1.0, s), 0.0)
-    scaled = P.mul(v, L.s_columns_of(inverse, v.shape[-2]))
+    scaled = P.mul(v, S.s_columns_of(inverse, v.shape[-2]))
     return TracedArray(L.matmul(scaled, L.mT(u)))
 
 
@@ -226,7 +227,7 @@ def _matrix_norm(x: Node, ord, axes: tuple[int, int]) -> Node:
         # The singular values of the matrices, moved to the last two axes.
         others = [k for k in range(x.ndim) if k not in axes]
         moved = P.transpose(x, (*others, rows, columns))
-        _, s, _ = L.svd_parts(L.svd(moved))
+        _, s, _ = S.svd_parts(S.svd(moved))
         last = s.ndim - 1
         if ord == "nuc":
             return P.reduce_sum(s, (last,))

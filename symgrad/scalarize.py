@@ -21,8 +21,8 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from .ir import Graph, Node, topological_order
-from .primitives import const_p, element, object_ufunc, symbol, symbol_p
-from .primitives.linalg import LINALG, scalar_cost
+from .primitives import LINALG, const_p, element, object_ufunc, symbol, symbol_p
+from .primitives.linalg import scalar_cost
 
 _LINALG = set(LINALG)
 
