@@ -38,9 +38,12 @@ _FORCED = os.environ.get("SYMGRAD_SCALAR_BUDGET")
 
 @dataclass
 class Lowered:
-    graph: Graph
     kernel: Any
     lowering: str
+
+    @property
+    def graph(self) -> Graph:
+        return self.kernel.graph
 
 
 def lower(graph: Graph, name: str) -> Lowered:
@@ -51,11 +54,11 @@ def lower(graph: Graph, name: str) -> Lowered:
     graph = Graph(graph.inputs, outputs, graph.input_names, graph.input_shapes,
                   graph.output_names, graph.output_shapes)
     if _scalarised(outputs, name):
-        scalar = scalarize_graph(graph)
-        return Lowered(scalar, Kernel(scalar, name), "scalar")
+        # Expanded into scalars when code is generated (a compile-cache hit needs no expansion).
+        return Lowered(Kernel(graph, name, expand=scalarize_graph), "scalar")
     from .loop_kernel import LoopKernel
 
-    return Lowered(graph, LoopKernel(graph, name), "loops")
+    return Lowered(LoopKernel(graph, name), "loops")
 
 
 def _scalarised(outputs, name: str) -> bool:

@@ -27,10 +27,11 @@ from .codegen.llvm import (
     lower_point,
     module_source,
 )
-from .codegen.rows import data_symbols
+from .codegen.rows import data_symbols, datasets
 from .engine import _get_engine, _lock, unique_symbol
 from .ir import Graph
 from .progress import Build
+from .scalarize import scalar_size
 from .serialize import graph_key
 
 _POINT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -49,8 +50,13 @@ class Kernel:
     a list with one fresh array (or float, for a scalar) per output.
     """
 
-    def __init__(self, graph: Graph, name: str = "kernel"):
-        self.graph = graph
+    def __init__(self, graph: Graph, name: str = "kernel", *, expand: Callable[[Graph], Graph] | None = None):
+        """The kernel of the scalar graph `graph`; with `expand`, of `expand(graph)`, the scalar form of
+        the array graph `graph`, made only when code must be generated or the graph is asked for. The
+        compile cache is then keyed by the array graph, so a hit skips the expansion."""
+        self._graph = None if expand is not None else graph
+        self._array_graph, self._expand = (graph, expand) if expand is not None else (None, None)
+        self._expanding = threading.Lock()
         self.name = name
         self.input_names = graph.input_names
         self.input_shapes = graph.input_shapes
@@ -59,10 +65,16 @@ class Kernel:
         self._out_sizes = [int(np.prod(s, dtype=np.int64)) for s in self.output_shapes]
         self._n_in = sum(self._in_sizes)
         self._n_out = sum(self._out_sizes)
-        assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
         self._symbol = unique_symbol(name)
         order = graph.order()
-        self._cost = max(1, sum(1 for n in order if n.args)) + self._n_in + self._n_out
+        if expand is None:
+            assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
+            operations = sum(1 for n in order if n.args)
+        else:
+            operations = int(min(scalar_size(graph.outputs), 1e12))
+        self._cost = max(1, operations) + self._n_in + self._n_out
+        # The data row sums read, numbered for the code and for the symbols that give their addresses.
+        self._datasets = datasets(graph, order)
         # Per output scalar: the distance (in doubles) between consecutive points.
         self._out_steps = np.repeat(self._out_sizes, self._out_sizes).astype(np.int64)
         self._out_offsets = [np.arange(size, dtype=np.uintp) * np.uintp(8) for size in self._out_sizes]
@@ -74,13 +86,25 @@ class Kernel:
         self._python_fn = None
         # Seconds spent tracing and differentiating to make the graph (set by the caller, logged).
         self.trace_seconds = 0.0
-        # Bytes that determine this kernel's code, keying the compile cache: by default the
-        # graph's (`serialize.graph_key`). A caller that knows an exact key cheaper to compute
-        # (the function's graph and the transformation, before differentiating) may set it.
+        # Bytes that determine this kernel's code, keying the compile cache (`serialize.graph_key`):
+        # of the array graph an expanded kernel is made from (its expansion is deterministic), else
+        # of the graph, computed at the first compile.
         self.cache_key: bytes | None = None
+        if expand is not None:
+            array_key = graph_key(graph, order)
+            self.cache_key = None if array_key is None else b"expanded" + array_key
         self._data_symbols: dict[str, int] | None = None
         self._order: list | None = order  # until the first compile needs it
         self._method_def = None
+
+    @property
+    def graph(self) -> Graph:
+        """The scalar graph the kernel computes."""
+        if self._graph is None:
+            with self._expanding:
+                if self._graph is None:
+                    self._graph = self._expand(self._array_graph)
+        return self._graph
 
     @property
     def _point(self):
@@ -96,7 +120,8 @@ class Kernel:
                 fn = self._batch_fns.get(layout)
                 if fn is None:
                     name = f"{self._symbol}_batch{len(self._batch_fns)}"
-                    addresses = self._compile([name], ("batch", layout), lambda: lower_batch(self.graph, name, layout))
+                    addresses = self._compile([name], ("batch", layout),
+                                              lambda: lower_batch(self.graph, name, layout, self._datasets))
                     fn = self._batch_fns[layout] = _BATCH(addresses[name])
         return fn
 
@@ -105,7 +130,8 @@ class Kernel:
             if self._point_fn is not None:
                 return
             names = [self._symbol, self._symbol + "_py"]
-            addresses = self._compile(names, ("point",), lambda: lower_point(self.graph, self._symbol, True))
+            addresses = self._compile(names, ("point",),
+                                      lambda: lower_point(self.graph, self._symbol, True, self._datasets))
             self._method_def, self._python_fn = _builtin_function(self.name, addresses[self._symbol + "_py"], self)
             self._point_fn = _POINT(addresses[self._symbol])
 
@@ -115,10 +141,11 @@ class Kernel:
         self.trace_seconds = 0.0
         if self._data_symbols is None:
             with build.stage("key"):
-                order, self._order = self._order or self.graph.order(), None
+                order, self._order = self._order, None
+                source = self._array_graph or self._graph
+                self._data_symbols = data_symbols(source, order, self._datasets)
                 if self.cache_key is None:
-                    self.cache_key = graph_key(self.graph, order)
-                self._data_symbols = data_symbols(self.graph, order)
+                    self.cache_key = graph_key(self.graph, order if source is self._graph else None)
         key = None if self.cache_key is None else (kind, self.cache_key)
         return _get_engine().add(lambda: module_source(lower()), names, key=key, symbols=self._data_symbols,
                                  build=build, owner=self)

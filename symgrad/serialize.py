@@ -178,8 +178,7 @@ def thaw_transformed(name: str, kind: str, frozen: list[tuple]) -> Any:
     for key, graph_bytes, float_leaves, out_treedef, out_is_node, out_static, lowering in frozen:
         graph = graph_from_bytes(graph_bytes)
         kernel = LoopKernel(graph, name) if lowering == "loops" else Kernel(graph, name)
-        transformed._cache[key] = _Compiled(graph, kernel, float_leaves, out_treedef, out_is_node, out_static,
-                                            lowering)
+        transformed._cache[key] = _Compiled(kernel, float_leaves, out_treedef, out_is_node, out_static, lowering)
     return transformed
 
 

@@ -44,13 +44,16 @@ class _Compiled:
     it is (`"scalar"` or `"loops"`).
     """
 
-    graph: Graph
     kernel: Any
     float_leaves: list[int]
     out_treedef: Any
     out_is_node: list[bool]
     out_static: list[Any]
     lowering: str = "scalar"
+
+    @property
+    def graph(self) -> Graph:
+        return self.kernel.graph
 
     def run(self, leaves: list[Any]) -> list[Any]:
         return self.kernel(*[leaves[i] for i in self.float_leaves])
@@ -232,7 +235,7 @@ class Transformed:
         traced = time.perf_counter() - started
         lowered = lower(graph, self.__name__)
         lowered.kernel.trace_seconds = traced
-        return _Compiled(lowered.graph, lowered.kernel, float_leaves, out_treedef, out_is_node, out_static,
+        return _Compiled(lowered.kernel, float_leaves, out_treedef, out_is_node, out_static,
                          lowered.lowering)
 
     def _parameter_names(self, count: int) -> list[str]:
@@ -265,7 +268,7 @@ def _native_entry(args: tuple, compiled: _Compiled) -> Callable | None:
         type(a) is float or (type(a) is np.ndarray and a.dtype == np.float64) for a in args
     ):
         return None
-    shapes = compiled.graph.output_shapes
+    shapes = compiled.kernel.output_shapes
     treedef = compiled.out_treedef
     if not all(compiled.out_is_node):
         return None

@@ -328,3 +328,23 @@ def test_a_long_build_shows_progress_on_a_terminal_unless_turned_off(tmp_path, s
         assert b"symgrad: compiling grad(<lambda>)" in shown and b"symgrad: compiled grad(<lambda>)" in shown
     else:
         assert shown == b""
+
+
+def test_a_cache_hit_compiles_a_small_gradient_without_expanding_it_into_scalars(own_cache):
+    # The key of a scalarised kernel is its array graph's: a hit needs neither the scalar graph nor
+    # its code; the scalar graph is made when something asks for it (here, the formula).
+    def f(x):
+        return (np.tanh(x[1:] * x[:-1]) ** 2).sum() + np.sin(x).sum()
+
+    x = np.linspace(-1.0, 1.0, 6)
+    first = sg.grad(f)
+    expected = first(x)
+    assert first.compile(x)._graph is not None  # built: expanded to generate its code
+    hits = sg.cache_info().hits
+    again = sg.grad(f)  # traced again, its code from the cache
+    np.testing.assert_array_equal(again(x), expected)
+    assert sg.cache_info().hits == hits + 1
+    kernel = again.compile(x)
+    assert kernel._graph is None
+    assert str(again.formula(x)) == str(first.formula(x))
+    assert kernel._graph is not None

@@ -138,7 +138,7 @@ PYTHON_API = ("PyFloat_Type", "_Py_NotImplementedStruct", "_Py_NoneStruct", "PyF
 NUMPY_OBJECTS = ("symgrad_ndarray_type", "symgrad_float64_dtype")
 
 
-def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Module:
+def lower_point(graph: Graph, name: str, python_entry: bool = False, datasets: list | None = None) -> ir.Module:
     """A module with the one-point function `name`, and, with `python_entry`, `name_py`.
 
     `name_py` is a CPython METH_FASTCALL function: one argument per input
@@ -149,9 +149,11 @@ def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Modul
     for all-scalar graphs, None after filling the output array otherwise, and
     `NotImplemented` for any argument it does not take, so that the caller
     can take the general path. It finds `numpy.ndarray` and the float64
-    dtype through the symbols `NUMPY_OBJECTS`.
+    dtype through the symbols `NUMPY_OBJECTS`. `datasets` numbers the data
+    the code reads (see `rows.data_symbols`); by default, as `rows.datasets`
+    finds them in `graph`.
     """
-    module = _module(graph, name)
+    module = _module(graph, name, datasets)
     _lower_point(module, graph, name)
     if python_entry:
         from .entry import lower_python_entry
@@ -160,23 +162,26 @@ def lower_point(graph: Graph, name: str, python_entry: bool = False) -> ir.Modul
     return module
 
 
-def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None) -> ir.Module:
+def lower_batch(graph: Graph, name: str, layout: tuple[str, ...] | None = None,
+                datasets: list | None = None) -> ir.Module:
     """A module with the batch function `name` (see the module docstring).
 
     `layout` says, per input scalar, how it is laid out along the batch:
     `"shared"` (stride 0), `"unit"` (stride 1) or `"strided"` (the default).
     """
-    module = _module(graph, name)
+    module = _module(graph, name, datasets)
     _lower_batch(module, graph, name, layout or (STRIDED,) * len(graph.inputs))
     return module
 
 
-def _module(graph: Graph, name: str) -> ir.Module:
+def _module(graph: Graph, name: str, datasets: list | None = None) -> ir.Module:
     module = ir.Module(name=name)
-    from .rows import datasets
+    if datasets is None:
+        from .rows import datasets as datasets_of
 
+        datasets = datasets_of(graph)
     # Which dataset is which in the data symbols (see `rows.data_symbols`).
-    module.dataset_numbers = {id(dataset): k for k, dataset in enumerate(datasets(graph))}
+    module.dataset_numbers = {id(dataset): k for k, dataset in enumerate(datasets)}
     return module
 
 
