@@ -13,7 +13,9 @@ and the growth in between. Kinds:
 - `jvp`:  `sg.jvp(lambda x: ..., (x,), (t,))` with a fresh lambda each time;
 - `grad`: `sg.grad(lambda x: ...)(x)`, the gradient made and called once;
 - `data`: a fresh lambda averaging a `vmap` over a closed-over 2 MB data array,
-  differentiated and called (the row-sum primitives hold that data).
+  differentiated and called (the row-sum primitives hold that data);
+- `loops`: the gradient of `tanh(a @ A).sum()` for a fresh 200×200 `A` closed over (320 KB),
+  lowered to loops (a loop kernel, its LLVM module and the named constant `A`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,12 @@ def one_data(k: int) -> None:
     sg.grad(loss)(np.ones(8))
 
 
-KINDS = {"jvp": one_jvp, "grad": one_grad, "data": one_data}
+def one_loops(k: int) -> None:
+    A = np.random.default_rng(k).normal(size=(200, 200))
+    sg.grad(lambda a: np.tanh(a @ A).sum())(A)
+
+
+KINDS = {"jvp": one_jvp, "grad": one_grad, "data": one_data, "loops": one_loops}
 
 
 def measure(kind: str, count: int) -> dict[str, float]:
