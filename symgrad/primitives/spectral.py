@@ -12,7 +12,7 @@ from ..ir import Node
 from . import elementwise as E
 from .layout import _make, broadcast_in_dim, concatenate, reshape, slice_
 from .linalg import solve
-from .matrices import batched, check_square, diagonal, each_matrix, eye, from_lower, matmul, mT, vjp_by_transposing
+from .matrices import batched, check_square, diagonal, eye, from_lower, matmul, mT, quietly, vjp_by_transposing
 from .reduce import reduce_sum
 from .registry import Primitive
 
@@ -57,15 +57,11 @@ def _eigh_jvp(node: Node, ts) -> Node | None:
 
 
 def _eigh_impl(node: Node, a):
-    a = np.asarray(a)
-    out = np.full(node.shape, np.nan)
-    for index in each_matrix(a):
-        try:
-            w, v = np.linalg.eigh(a[index])
-        except np.linalg.LinAlgError:
-            continue
-        out[index] = np.concatenate([w[None, :], v], axis=0)
-    return out
+    def one(m):
+        w, v = np.linalg.eigh(m)
+        return np.concatenate([w[None, :], v], axis=0)
+
+    return quietly(one, np.asarray(a), shape=node.shape)
 
 
 eigh_p = Primitive(
@@ -133,15 +129,11 @@ def s_columns_of(s: Node, rows: int) -> Node:
 
 
 def _svd_impl(node: Node, a):
-    a = np.asarray(a)
-    out = np.full(node.shape, np.nan)
-    for index in each_matrix(a):
-        try:
-            u, s, vt = np.linalg.svd(a[index], full_matrices=False)
-        except np.linalg.LinAlgError:
-            continue
-        out[index] = np.concatenate([u, s[None, :], vt.T], axis=0)
-    return out
+    def one(m):
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        return np.concatenate([u, s[None, :], vt.T], axis=0)
+
+    return quietly(one, np.asarray(a), shape=node.shape)
 
 
 svd_p = Primitive(
@@ -176,17 +168,13 @@ def _eig_jvp(node: Node, ts) -> Node | None:
 
 
 def _eig_impl(node: Node, a):
-    a = np.asarray(a)
-    out = np.full(node.shape, np.nan)
-    for index in each_matrix(a):
-        try:
-            w, v = np.linalg.eig(a[index])
-        except np.linalg.LinAlgError:
-            continue
+    def one(m):
+        w, v = np.linalg.eig(m)
         if np.iscomplexobj(w) and np.any(w.imag != 0):
-            continue
-        out[index] = np.concatenate([np.real(w)[None, :], np.real(v)], axis=0)
-    return out
+            return np.nan  # a complex spectrum
+        return np.concatenate([np.real(w)[None, :], np.real(v)], axis=0)
+
+    return quietly(one, np.asarray(a), shape=node.shape)
 
 
 eig_p = Primitive(
