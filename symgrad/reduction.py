@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives as P
+from . import trace
 from .diff import vjp
 from .evaluate import evaluate
 from .ir import Node, substitute, topological_order
@@ -176,36 +177,47 @@ class RowMap:
 
     # -- elementwise --
     def _combine(self, prim, others: list[Any], reflected: bool = False) -> RowMap:
+        """`prim` of this map and `others` as NumPy broadcasts them (trailing axes aligned), row by
+        row where the rows line up: a map whose row is `prim` of the rows, and whose unrolled form is
+        `prim` of the unrolled operands, so that both say the same. Otherwise the map is unrolled."""
         dataset = self.dataset
-        operands = []
+        operands = []  # what each operand is in one row
         for other in others:
+            rank = np.ndim(other)
             if isinstance(other, RowMap):
-                if other.dataset is not dataset:
+                if other.dataset is not dataset or rank != self.ndim:
                     return self._elementwise_unrolled(prim, others, reflected)
                 operands.append(other.row)
-            elif isinstance(other, np.ndarray) and other.ndim >= 1 and other.shape[0] == dataset.n \
-                    and other.dtype.kind in "biuf" and not (other.ndim == 1 and dataset.n == 1):
-                # One entry per row: more data.
+            elif isinstance(other, np.ndarray) and rank == self.ndim and other.shape[0] == dataset.n \
+                    and other.dtype.kind in "biuf":
+                # One entry per row, its axes lined up with the map's: more data.
                 from .trace import fresh_tag
 
                 data = np.ascontiguousarray(other, dtype=np.float64).reshape(dataset.n, -1)
                 node, elements = row_symbol(f"_row{len(dataset.columns)}", other.shape[1:], fresh_tag())
                 dataset = dataset.extended(data, elements, node)
                 operands.append(TracedArray(node))
-            else:
+            elif rank <= self.row.ndim:  # the same for every row (its axes line up with a row's)
                 operands.append(other)
-        args = [*operands[::-1], self.row] if reflected else [self.row, *operands]
-        return RowMap(dataset, apply(prim, *args), self._unroll)
+            else:
+                return self._elementwise_unrolled(prim, others, reflected)
+
+        def unroll() -> TracedArray:
+            unrolled = [o.materialize() if isinstance(o, RowMap) else o for o in others]
+            return apply(prim, *_in_order(self.materialize(), unrolled, reflected))
+
+        return RowMap(dataset, apply(prim, *_in_order(self.row, operands, reflected)), unroll)
 
     def _elementwise_unrolled(self, prim, others, reflected):
-        return apply(prim, *([*others, self.materialize()] if reflected else [self.materialize(), *others]))
+        others = [o.materialize() if isinstance(o, RowMap) else o for o in others]
+        return apply(prim, *_in_order(self.materialize(), others, reflected))
 
     def materialize(self) -> TracedArray:
         """The map as array code over all rows (the batching rule of `vmap`)."""
         return self._unroll()
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .trace import _UFUNC_PRIMITIVES
+        from .numpy_api import _UFUNC_PRIMITIVES
 
         prim = _UFUNC_PRIMITIVES.get(ufunc.__name__)
         if method == "__call__" and prim is not None and not kwargs:
@@ -238,7 +250,13 @@ def _binary(name: str, reflected: bool = False):
 for _op, _name in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow")]:
     setattr(RowMap, f"__{_op}__", _binary(_name))
     setattr(RowMap, f"__r{_op}__", _binary(_name, reflected=True))
-RowMap.__neg__ = lambda self: RowMap(self.dataset, -self.row, self._unroll)
+RowMap.__neg__ = lambda self: self._combine(P.neg_p, [])
+trace.DEFER_TO.add(RowMap)
+
+
+def _in_order(first: Any, others: list[Any], reflected: bool) -> list[Any]:
+    """The operands of a binary primitive: `first` on the left, or on the right when `reflected`."""
+    return [*others[::-1], first] if reflected else [first, *others]
 
 
 def _large(row: Node) -> bool:

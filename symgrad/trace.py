@@ -243,6 +243,8 @@ def as_array_node(x: Any) -> Node:
         return _constant(x)
     if isinstance(x, (complex, np.complexfloating)):
         raise TypeError("symgrad traces real functions; complex values are not supported")
+    if type(x) in DEFER_TO:  # a map over data, as array code over all its rows
+        return x.materialize().node
     raise TypeError(f"cannot combine a traced array with {type(x).__name__}: {x!r:.60}")
 
 
@@ -280,10 +282,18 @@ def traced_leaves(value: Any) -> tuple[list[TracedArray], Any]:
     return [wrap(x) for x in leaves], treedef
 
 
+# Types whose own reflected operators take precedence over a traced array's (maps over data,
+# `reduction.RowMap`, which keep a combination row by row).
+DEFER_TO: set[type] = set()
+
+
 def _binary(prim: Primitive, reflected: bool = False):
-    if reflected:
-        return lambda self, other: apply(prim, other, self)
-    return lambda self, other: apply(prim, self, other)
+    def operator(self, other):
+        if type(other) in DEFER_TO:
+            return NotImplemented
+        return apply(prim, other, self) if reflected else apply(prim, self, other)
+
+    return operator
 
 
 def _numpy_method(name: str, module: str = "numpy_api"):

@@ -125,9 +125,10 @@ def registered_children(x: Any) -> list[Any] | None:
 def is_leaf(x: Any) -> bool:
     global _LEAF_TYPES
     if not _LEAF_TYPES:
-        from .trace import TracedArray  # trace imports this module
+        from .reduction import RowMap  # (they import this module)
+        from .trace import TracedArray
 
-        _LEAF_TYPES = (TracedArray, Node, np.ndarray, *_NUMBER)
+        _LEAF_TYPES = (TracedArray, RowMap, Node, np.ndarray, *_NUMBER)
     return isinstance(x, _LEAF_TYPES)
 
 

@@ -143,3 +143,46 @@ def test_the_gradient_of_a_sum_over_data_wrt_a_matrix_grows_with_the_matrix_not_
     expected = data.T @ (1 - np.tanh(data @ W) ** 2) / len(data)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert sizes and sizes[0] < 20 * W.size
+
+
+# ----- arithmetic on maps: the rows and the unrolled map say the same -----
+
+Z = RNG.normal(size=(7, 3))  # few rows, so that unrolled maps stay small
+
+
+def _score(w):
+    return sg.vmap(lambda row: row @ w)(Z)
+
+
+COMBINED = {
+    "two maps from two vmaps": (lambda w: _score(w) + 2.0 * _score(w), lambda z: 3.0 * z),
+    "a ufunc of a map and a number": (lambda w: np.maximum(_score(w), 0.5) + np.power(2.0, _score(w)),
+                                      lambda z: np.maximum(z, 0.5) + 2.0 ** z),
+    "a negated map": (lambda w: -_score(w) + _score(w) ** 2, lambda z: -z + z ** 2),
+    "one entry per row": (lambda w: _score(w) * np.arange(7.0), lambda z: z * np.arange(7.0)),
+    # (2, 7) against the map's (7,): NumPy broadcasts the map along the constant's first axis
+    "a constant of higher rank than a row": (lambda w: _score(w) * np.ones((2, 7)), lambda z: z * np.ones((2, 7))),
+}
+
+
+@pytest.mark.parametrize("name", list(COMBINED))
+def test_arithmetic_on_maps_gives_what_numpy_gives_on_the_arrays(name):
+    traced, numpy_form = COMBINED[name]
+    w = np.array([0.3, -0.7, 0.4])
+    z = Z @ w
+    np.testing.assert_allclose(sg.jit(traced)(w), numpy_form(z), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sg.jit(lambda w: traced(w).mean())(w), numpy_form(z).mean(), rtol=1e-12)
+    gradient = sg.grad(lambda w: traced(w).mean())(w)
+    np.testing.assert_allclose(gradient, _central_gradient(lambda w: numpy_form(Z @ w).mean(), w), rtol=1e-6)
+
+
+def test_a_large_row_combined_with_a_number_is_summed_with_the_number():
+    # A large row is summed as array code over all rows: the unrolled map must carry the `** 2`.
+    W1, W2 = RNG.normal(size=(3, 150)) / 3, RNG.normal(size=(150, 40)) / 12
+    net = sg.vmap(lambda row: np.tanh(row @ W1) @ W2)
+    value = sg.jit(lambda s: ((s * net(Z)) ** 2).mean())(1.5)
+    np.testing.assert_allclose(value, ((1.5 * (np.tanh(Z @ W1) @ W2)) ** 2).mean(), rtol=1e-12)
+
+
+def _central_gradient(f, x, h=1e-6):
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
