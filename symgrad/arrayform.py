@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from .ir import Graph, Node, count_users, topological_order
+from .primitives import const_p
 from .textform import ATOM, COMPARE, POWER, PRODUCT, SUM, UNARY, number, render
 
 _LONG_INDEX = 6
@@ -128,6 +129,11 @@ def _text(node: Node, operands: list[tuple[str, int]]) -> tuple[str, int]:
         return f"{_atom(x)}.reshape{node.shape if len(node.shape) != 1 else f'({node.shape[0]})'}", ATOM
     if name == "broadcast_in_dim":
         shape, dims = node.param
+        source = node.args[0]
+        if source.ndim == 0:  # a number filling an array (`1 @ B` would not be NumPy)
+            if source.op is const_p and source.param == 1.0:
+                return f"ones({shape})", ATOM
+            return f"full({shape}, {x[0]})", ATOM
         if dims == tuple(range(len(shape) - len(dims), len(shape))):
             return x  # NumPy broadcasts it
         index = ", ".join(":" if d in dims else "None" for d in range(len(shape)))

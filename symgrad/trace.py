@@ -187,7 +187,7 @@ def _variable_names(fun: Callable) -> dict[int, str]:
             continue
         scopes = []
         if getattr(f, "__closure__", None):
-            scopes.append(zip(code.co_freevars, (c.cell_contents for c in f.__closure__ if _filled(c))))
+            scopes.append((name, c.cell_contents) for name, c in zip(code.co_freevars, f.__closure__) if _filled(c))
         f_globals = getattr(f, "__globals__", {})
         scopes.append((n, f_globals[n]) for n in code.co_names if n in f_globals)
         for scope in scopes:

@@ -9,6 +9,7 @@ RNG = np.random.default_rng(11)
 X = RNG.normal(size=(1000, 10))
 Y = RNG.normal(size=(1000, 3))
 B = RNG.normal(size=(100, 100))
+C = RNG.normal(size=(100, 100))
 
 
 def least_squares(W):
@@ -50,3 +51,15 @@ def test_array_formulas_have_no_sympy_form_and_say_what_to_do():
 
 def test_array_formula_ops_count_array_operations():
     assert sg.grad(least_squares).formula(np.zeros((10, 3))).ops <= 6
+
+
+@pytest.mark.parametrize("f", [
+    lambda A: np.tanh(A @ B).sum() + (A @ C).sum() + (3.0 * A).sum(),  # ones(...) @ C.T: a sum's cotangent
+    lambda A: (np.maximum(A @ B, 0.0) * 2).mean(),
+], ids=["sums", "maximum"])
+def test_an_array_formula_runs_as_numpy_code_and_gives_the_gradient(f):
+    A = RNG.normal(size=(100, 100))
+    formula = str(sg.grad(f).formula(A))
+    namespace = {"A": A, "B": B, "C": C, "ones": np.ones, "full": np.full, "tanh": np.tanh, "where": np.where}
+    exec(formula, namespace)
+    np.testing.assert_allclose(namespace["dA"], sg.grad(f)(A), rtol=1e-12, atol=1e-12)
