@@ -262,6 +262,11 @@ def _latex(node: Node, operands: list[tuple[str, int]]) -> tuple[str, int]:
         axes = _axis_text(node.param, node.args[0].ndim).replace("axis=", "")
         subscript = f"_{{{axes}}}" if axes else ""
         return rf"\operatorname{{sum}}{subscript}\left({operands[0][0]}\right)", ATOM
+    if name == "broadcast_in_dim" and node.args[0].ndim == 0:  # a number filling an array: c 1
+        source = node.args[0]
+        if source.op is const_p and source.param == 1.0:
+            return r"\mathbf{1}", ATOM
+        return rf"{wrap(operands[0], PRODUCT)} \mathbf{{1}}", PRODUCT
     if name == "broadcast_in_dim" and node.param[1] == tuple(range(node.ndim - node.args[0].ndim, node.ndim)):
         return operands[0]
     if name in ("greater", "less", "greater_equal", "less_equal", "equal", "not_equal"):

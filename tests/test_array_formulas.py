@@ -63,3 +63,8 @@ def test_an_array_formula_runs_as_numpy_code_and_gives_the_gradient(f):
     namespace = {"A": A, "B": B, "C": C, "ones": np.ones, "full": np.full, "tanh": np.tanh, "where": np.where}
     exec(formula, namespace)
     np.testing.assert_allclose(namespace["dA"], sg.grad(f)(A), rtol=1e-12, atol=1e-12)
+
+
+def test_a_sum_s_cotangent_prints_as_the_ones_matrix_in_latex():
+    latex = sg.grad(lambda A: np.tanh(A @ B).sum() + (A @ C).sum()).formula(np.zeros((100, 100))).latex()
+    assert r"\mathbf{1} C^\top" in latex
