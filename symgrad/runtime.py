@@ -91,7 +91,7 @@ class Kernel:
         # of the graph, computed at the first compile.
         self.cache_key: bytes | None = None
         if expand is not None:
-            array_key = graph_key(graph, order)
+            array_key = graph_key(graph, order, constants_by_value=True)
             self.cache_key = None if array_key is None else b"expanded" + array_key
         self._data_symbols: dict[str, int] | None = None
         self._order: list | None = order  # until the first compile needs it

@@ -15,7 +15,7 @@ import struct
 from typing import Any
 
 from .ir import Graph, Node, topological_order
-from .primitives import LEAVES, REGISTRY, STRUCTURAL, Indices, const_p, symbol_p
+from .primitives import LEAVES, REGISTRY, STRUCTURAL, ArrayConstant, Indices, const_p, symbol_p
 
 _LEAVES = LEAVES
 
@@ -58,16 +58,18 @@ def graph_from_bytes(data: bytes) -> Graph:
     )
 
 
-def graph_key(graph: Graph, order: list[Node] | None = None) -> bytes | None:
+def graph_key(graph: Graph, order: list[Node] | None = None, constants_by_value: bool = False) -> bytes | None:
     """Bytes that determine exactly the code lowered from `graph`, or None when they cannot.
 
     Equal bytes mean the same DAG (positions stand for nodes), the same
     primitives, constants bit for bit, the same shapes, and sums over data
     of the same layout (the data is read in place, not part of the code).
     Symbols are keyed by position only: code reads inputs by position, not
-    by name. None for a graph with a primitive outside the table, whose
-    lowering these bytes could not capture. `order` is the graph's
-    topological order, when known.
+    by name. Constant arrays are keyed by shape (loop kernels read them at
+    call time), or bit for bit with `constants_by_value` (for a graph to be
+    expanded into scalars, whose code holds them). None for a graph with a
+    primitive outside the table, whose lowering these bytes could not
+    capture. `order` is the graph's topological order, when known.
     """
     from .reduction import RowSum
 
@@ -89,8 +91,10 @@ def graph_key(graph: Graph, order: list[Node] | None = None) -> bytes | None:
         elif STRUCTURAL.get(op.name) is op:
             entries.append((op.name, tuple(position[a] for a in node.args), _param_key(node.param), node.shape))
         elif LEAVES.get(op.name) is op:
-            # Constant arrays are given to loop kernels at call time: only their shape is in the code.
-            entries.append((op.name, node.shape))
+            # Constant arrays are given to loop kernels at call time: only their shape is in the code,
+            # unless the graph is expanded into scalars (`constants_by_value`), whose code holds them.
+            value = node.param.value if constants_by_value and isinstance(node.param, ArrayConstant) else None
+            entries.append((op.name, node.shape) if value is None else (op.name, node.shape, value.tobytes()))
         elif isinstance(op.llvm, RowSum):
             entries.append(("row_sum", row_sums.place(node.args), row_sums.key(op.llvm)))
         else:

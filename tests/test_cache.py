@@ -348,3 +348,17 @@ def test_a_cache_hit_compiles_a_small_gradient_without_expanding_it_into_scalars
     assert kernel._graph is None
     assert str(again.formula(x)) == str(first.formula(x))
     assert kernel._graph is not None
+
+
+@pytest.mark.parametrize("size", [4, 120], ids=["scalar code holds the array", "loop code reads it"])
+def test_functions_closing_over_different_arrays_of_one_shape_give_their_own_results(own_cache, size):
+    # One code for every array of the shape would be keyed by the shape alone: a small kernel's code
+    # holds the array's values, so its key must hold them too.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(size, size))
+    for _ in range(3):
+        a = rng.normal(size=(size, size))
+        mapped = sg.vmap(lambda row: np.tanh(row @ a).sum())(X)
+        np.testing.assert_allclose(mapped, np.tanh(X @ a).sum(axis=1), rtol=1e-12)
+        gradient = sg.grad(lambda x: np.tanh(x @ a).sum())(X)
+        np.testing.assert_allclose(gradient, (1 - np.tanh(X @ a) ** 2) @ a.T, rtol=1e-12, atol=1e-14)
