@@ -84,7 +84,7 @@ class LoopKernel:
 
     def _compile(self, entry: bool) -> dict[str, int]:
         from .codegen.llvm import module_source
-        from .codegen.rows import data_symbols
+        from .codegen.rows import data_symbols, datasets
         from .progress import Build
         from .serialize import graph_key
 
@@ -92,9 +92,10 @@ class LoopKernel:
         build = Build(self.name, "loops", len(order), self.trace_seconds)
         with build.stage("key"):
             key = graph_key(self.graph, order)
-            symbols = data_symbols(self.graph, order)
+            found = datasets(self.graph, order)  # the data row sums read, numbered for code and symbols
+            symbols = data_symbols(self.graph, order, found)
         names = [self._symbol, self._symbol + "_py"] if entry else [self._symbol]
-        return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol, entry)), names,
+        return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol, entry, found)), names,
                                  key=None if key is None else (("loops", entry), key), symbols=symbols, build=build,
                                  owner=self)
 

@@ -186,3 +186,23 @@ def test_a_large_row_combined_with_a_number_is_summed_with_the_number():
 
 def _central_gradient(f, x, h=1e-6):
     return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+
+@pytest.mark.parametrize("budget", ["inf", "0"], ids=["scalar", "loops"])
+def test_the_hessian_of_a_mean_over_data_in_either_lowering(monkeypatch, budget):
+    # Under loops, the sums over rows are scalar steps of the loop kernel, reading the data by symbol.
+    from symgrad import lowering
+
+    monkeypatch.setattr(lowering, "_FORCED", budget)
+    data = np.eye(4) * 0.5 + 0.1
+    M = np.random.default_rng(4).normal(size=(4, 4))
+    f = lambda a: sg.vmap(lambda row: np.tanh(row @ a).sum())(data).mean()  # noqa: E731
+
+    def gradient(a):
+        return data.T @ (1 - np.tanh(data @ a) ** 2) / len(data)
+
+    H = sg.hessian(f)(M).reshape(16, 16)
+    assert sg.hessian(f).formula(M).lowering == ("loops" if budget == "0" else "scalar")
+    expected = np.column_stack([_central_gradient(lambda a: gradient(a.reshape(4, 4)).ravel()[k], M.ravel())
+                                for k in range(16)]).T
+    np.testing.assert_allclose(H, expected, rtol=1e-6, atol=1e-8)

@@ -44,9 +44,11 @@ _IDENTITY = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}
 _COMBINE = {"max": "llvm.maximum", "min": "llvm.minimum"}
 
 
-def lower_loops(plan: Plan, name: str, python_entry: bool = False) -> ir.Module:
-    """The module of the kernel `name` (and, with `python_entry`, of its METH_FASTCALL entry `name_py`)."""
+def lower_loops(plan: Plan, name: str, python_entry: bool = False, datasets: list = ()) -> ir.Module:
+    """The module of the kernel `name` (and, with `python_entry`, of its METH_FASTCALL entry `name_py`).
+    `datasets` numbers the data that sums over rows read (see `rows.data_symbols`)."""
     module = ir.Module(name=name)
+    module.dataset_numbers = {id(dataset): k for k, dataset in enumerate(datasets)}
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [SLOTS]), name)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     table = fn.args[0]
