@@ -198,7 +198,8 @@ def _basic_index(node: Node, key: tuple) -> Node:
     if Ellipsis in key:
         at = key.index(Ellipsis)
         key = key[:at] + (slice(None),) * (node.ndim - count) + key[at + 1:]
-    key = key + (slice(None),) * (node.ndim - count)
+    else:
+        key = key + (slice(None),) * (node.ndim - count)
     starts, stops, steps, reversed_axes, shape = [], [], [], [], []
     axis = 0
     for k in key:

@@ -306,6 +306,14 @@ def _numpy_method(name: str, module: str = "numpy_api"):
     return method
 
 
+def _numpy_function(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(np, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 # ----- The traced array -----
 
 
@@ -480,10 +488,26 @@ class TracedArray:
     cumprod = _numpy_method("cumprod", "numpy_more")
     diagonal = _numpy_method("diagonal", "numpy_more")
     round = _numpy_method("round_", "numpy_more")
+    # Methods that are NumPy functions of the array: traced, or refused with a reason, as those are.
+    all, any, argpartition, argsort, choose, compress, nonzero, repeat, searchsorted, take, trace = (
+        _numpy_function(name) for name in ("all", "any", "argpartition", "argsort", "choose", "compress", "nonzero",
+                                           "repeat", "searchsorted", "take", "trace"))
+
+    @property
+    def real(self) -> TracedArray:
+        return self
+
+    @property
+    def imag(self) -> TracedArray:
+        return TracedArray(P.broadcast_to(as_node(0.0), self.shape))
 
     def sort(self, *args, **kwargs) -> None:
         raise tracing_error("`x.sort()` sorts in place, and traced arrays are immutable",
                             "Use `x = np.sort(x)` instead.")
+
+    def partition(self, *args, **kwargs) -> None:
+        raise tracing_error("`x.partition()` works in place, and traced arrays are immutable",
+                            "Use `x = np.partition(x, kth)` instead.")
 
     def astype(self, dtype: Any, *args, **kwargs) -> TracedArray:
         if np.dtype(dtype).kind != "f":

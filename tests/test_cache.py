@@ -358,7 +358,7 @@ def test_functions_closing_over_different_arrays_of_one_shape_give_their_own_res
     X = rng.normal(size=(size, size))
     for _ in range(3):
         a = rng.normal(size=(size, size))
-        mapped = sg.vmap(lambda row: np.tanh(row @ a).sum())(X)
+        mapped = sg.vmap(lambda row: np.tanh(row @ a).sum())(X)  # noqa: B023  (called in this iteration)
         np.testing.assert_allclose(mapped, np.tanh(X @ a).sum(axis=1), rtol=1e-12)
-        gradient = sg.grad(lambda x: np.tanh(x @ a).sum())(X)
+        gradient = sg.grad(lambda x: np.tanh(x @ a).sum())(X)  # noqa: B023
         np.testing.assert_allclose(gradient, (1 - np.tanh(X @ a) ** 2) @ a.T, rtol=1e-12, atol=1e-14)

@@ -119,3 +119,35 @@ def test_reductions_over_an_axis_with_keepdims_keep_that_axis():
 
 def test_first_derivative_of_logaddexp_is_the_sigmoid():
     assert sg.grad(lambda a: np.logaddexp(a, 0.0))(0.0) == pytest.approx(0.5, rel=1e-15)
+
+
+# ----- indexing with an ellipsis, and array methods that are NumPy functions -----
+
+CUBE = np.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("index", [
+    (Ellipsis, 0), (Ellipsis, None), (0, Ellipsis, slice(1, None)), (None, Ellipsis, None, 2), Ellipsis,
+    (1, Ellipsis), (Ellipsis, slice(None, None, -1)),
+], ids=str)
+def test_an_index_with_an_ellipsis_picks_what_numpy_picks(index):
+    out = sg.jit(lambda x: x[index])(CUBE)
+    assert np.shape(out) == CUBE[index].shape
+    np.testing.assert_array_equal(out, CUBE[index])
+
+
+@pytest.mark.parametrize("method", [
+    lambda x: x.trace(), lambda x: x.take([0, 2], axis=1), lambda x: x.repeat(2, axis=0),
+    lambda x: x.real + x.imag, lambda x: np.partition(x, 1, axis=1),
+], ids=["trace", "take", "repeat", "real_imag", "np.partition"])
+def test_array_methods_that_are_numpy_functions_are_traced(method):
+    x = CUBE[0] ** 1.5
+    np.testing.assert_allclose(sg.jit(method)(x), method(x), rtol=1e-12)
+    gradient = sg.grad(lambda x: (method(x) ** 2).sum())(x)
+    assert gradient.shape == x.shape and np.all(np.isfinite(gradient))
+
+
+def test_in_place_methods_say_what_to_use_instead():
+    for method, advice in [("sort", "np.sort"), ("partition", "np.partition")]:
+        with pytest.raises(sg.TracingError, match=advice):
+            sg.jit(lambda x: getattr(x, method)(1))(CUBE[0])  # noqa: B023  (called in this iteration)

@@ -203,6 +203,6 @@ def test_the_hessian_of_a_mean_over_data_in_either_lowering(monkeypatch, budget)
 
     H = sg.hessian(f)(M).reshape(16, 16)
     assert sg.hessian(f).formula(M).lowering == ("loops" if budget == "0" else "scalar")
-    expected = np.column_stack([_central_gradient(lambda a: gradient(a.reshape(4, 4)).ravel()[k], M.ravel())
+    expected = np.column_stack([_central_gradient(lambda a, k=k: gradient(a.reshape(4, 4)).ravel()[k], M.ravel())
                                 for k in range(16)]).T
     np.testing.assert_allclose(H, expected, rtol=1e-6, atol=1e-8)
