@@ -66,8 +66,9 @@ def _scalarised(outputs, name: str) -> bool:
         budget = float(_FORCED)
         size = scalar_size(outputs, limit=budget)
         return size <= budget and size != math.inf  # (inf: a node without an expansion into scalars)
-    size = scalar_size(outputs, limit=SCALAR_LIMIT)
-    operations = sum(1 for n in topological_order(outputs) if n.args)
+    order = topological_order(outputs)
+    size = scalar_size(outputs, limit=SCALAR_LIMIT, order=order)
+    operations = sum(1 for n in order if n.args)
     small = size <= SCALAR_BUDGET or (size <= SCALAR_LIMIT and size <= SMALL_ARRAYS * max(operations, 1))
     logger.debug("`%s`: about %.3g scalar operations in %d array operations: %s", name, size, operations,
                  "scalarised" if small else "lowered to loops")

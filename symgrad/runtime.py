@@ -71,7 +71,7 @@ class Kernel:
             assert self._n_in == len(graph.inputs) and self._n_out == len(graph.outputs), graph
             operations = sum(1 for n in order if n.args)
         else:
-            operations = int(min(scalar_size(graph.outputs), 1e12))
+            operations = int(min(scalar_size(graph.outputs, order=order), 1e12))
         self._cost = max(1, operations) + self._n_in + self._n_out
         # The data row sums read, numbered for the code and for the symbols that give their addresses.
         self._datasets = datasets(graph, order)

@@ -104,10 +104,11 @@ def scalarize_graph(graph: Graph) -> Graph:
                  graph.output_names, graph.output_shapes)
 
 
-def scalar_size(outputs: Sequence[Node], limit: float = math.inf) -> float:
-    """About how many scalar nodes `scalarize(outputs)` would build (counting stops past `limit`)."""
+def scalar_size(outputs: Sequence[Node], limit: float = math.inf, order: list[Node] | None = None) -> float:
+    """About how many scalar nodes `scalarize(outputs)` would build (counting stops past `limit`).
+    `order` is the topological order of `outputs`, when known."""
     total = 0.0
-    for node in topological_order(outputs):
+    for node in order if order is not None else topological_order(outputs):
         if node.op in _LINALG:
             total += scalar_cost(node)
         elif node.op.name == "dot_general":

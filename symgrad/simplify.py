@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .ir import Node, rewrite
+from .ir import Node, rewrite, topological_order
 from .primitives.registry import Identity
 
 
@@ -18,4 +18,6 @@ def inline_identities(outputs: Sequence[Node]) -> list[Node]:
     Such nodes matter only to differentiation; once a graph is final they are
     noise in formulas and kernels.
     """
+    if not any(isinstance(node.op.llvm, Identity) for node in topological_order(outputs)):
+        return list(outputs)  # (most graphs: no rebuilding)
     return rewrite(outputs, lambda node, args: args[0] if isinstance(node.op.llvm, Identity) else None)
