@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from .ir import Graph, Node, count_users, topological_order
 from .primitives import const_p
+from .primitives.reduce import contraction_axes
 from .textform import ATOM, COMPARE, POWER, PRODUCT, SUM, UNARY, number, render
 
 _LONG_INDEX = 6
@@ -178,10 +179,8 @@ def _slice_text(start: int, stop: int, step: int, n: int) -> str:
 def _matmul_roles(node: Node):
     """How a contraction reads as `x @ y`: (x transposed, y transposed), or None if it doesn't."""
     xl, yl, ol = node.param
-    batch = [c for c in ol if c in xl and c in yl]
-    inner = [c for c in xl if c in yl and c not in ol]
-    rows = [c for c in xl if c not in yl]
-    cols = [c for c in yl if c not in xl]
+    axes = contraction_axes(node)
+    batch, inner, rows, cols = axes.batch, axes.contracted, axes.rows, axes.columns
     b = "".join(batch)
     if len(inner) != 1 or len(rows) > 1 or len(cols) > 1 or ol != b + "".join(rows) + "".join(cols):
         return None

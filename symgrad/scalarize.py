@@ -23,6 +23,7 @@ import numpy as np
 from .ir import Graph, Node, topological_order
 from .primitives import LINALG, const_p, element, object_ufunc, symbol, symbol_p
 from .primitives.linalg import scalar_cost
+from .primitives.reduce import contraction_axes
 
 _LINALG = set(LINALG)
 
@@ -112,10 +113,8 @@ def scalar_size(outputs: Sequence[Node], limit: float = math.inf, order: list[No
         if node.op in _LINALG:
             total += scalar_cost(node)
         elif node.op.name == "dot_general":
-            x, _ = node.args
-            xl, yl, _ = node.param
-            contracted = math.prod(n for c, n in zip(xl, x.shape) if c in yl and c not in node.param[2])
-            total += node.size * 2 * max(contracted, 1)
+            axes = contraction_axes(node)
+            total += node.size * 2 * max(axes.count(axes.contracted), 1)
         elif node.args or node.op is symbol_p:
             total += node.size
         if total > limit:

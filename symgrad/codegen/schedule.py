@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import UnsupportedPrimitiveError
 from ..ir import Graph, Node, topological_order
 from ..primitives import LEAVES, const, const_p, symbol, symbol_p
+from ..primitives.reduce import contraction_axes
 from .steps import (
     Buffer,
     Contract,
@@ -354,14 +355,10 @@ class _Planner:
     def _contract(self, node: Node) -> Contract:
         x, y = node.args
         xl, yl, ol = node.param
-        batch = [c for c in ol if c in xl and c in yl]
-        rows = [c for c in ol if c in xl and c not in yl]
-        cols = [c for c in ol if c in yl and c not in xl]
-        inner = [c for c in xl if c in yl and c not in ol]
-        size = dict(zip(xl + yl, x.shape + y.shape))
+        axes = contraction_axes(node)
+        batch, rows, cols, inner, size, n = axes.batch, axes.rows, axes.columns, axes.contracted, axes.size, axes.count
         xv, x_strides = self._matrix(x, xl, batch, rows, inner)
         yv, y_strides = self._matrix(y, yl, batch, inner, cols)
-        n = lambda labels: math.prod(size[c] for c in labels)  # noqa: E731
         target = self._target(node)
         out = dict(zip(ol, target.strides))
         out_strides = tuple(merged_stride(out, size, labels) for labels in (batch, rows, cols))

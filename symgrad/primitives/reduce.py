@@ -18,6 +18,7 @@ import functools
 import math
 import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -144,6 +145,35 @@ reduce_min_p, reduce_min = _chooser("reduce_min", np.minimum, E.minimum_p)
 LABELS = string.ascii_letters
 
 
+@dataclass(frozen=True)
+class ContractionAxes:
+    """The labels of a contraction `xl,yl->ol` by role, in output order (contracted ones in `xl`'s),
+    and the size of each label."""
+
+    batch: list[str]
+    rows: list[str]
+    columns: list[str]
+    contracted: list[str]
+    size: dict[str, int]
+
+    def count(self, labels: Sequence[str]) -> int:
+        """The number of elements along `labels`."""
+        return math.prod(self.size[c] for c in labels)
+
+
+def contraction_axes(node: Node) -> ContractionAxes:
+    """The roles of the labels of the `dot_general` node `node`."""
+    x, y = node.args
+    xl, yl, ol = node.param
+    return ContractionAxes(
+        batch=[c for c in ol if c in xl and c in yl],
+        rows=[c for c in ol if c in xl and c not in yl],
+        columns=[c for c in ol if c in yl and c not in xl],
+        contracted=[c for c in xl if c in yl and c not in ol],
+        size=dict(zip(xl + yl, x.shape + y.shape)),
+    )
+
+
 def dot_general(x: Node, y: Node, spec: str | tuple[str, str, str]) -> Node:
     """The contraction `np.einsum(spec, x, y)`.
 
@@ -215,12 +245,8 @@ def _dot_objects(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # As (batch, rows, k) @ (batch, k, columns) on object arrays: NumPy's object
     # matmul sums the products in order, like a loop written by hand.
     xl, yl, ol = node.param
-    batch = [c for c in ol if c in xl and c in yl]
-    contracted = [c for c in xl if c in yl and c not in ol]
-    rows = [c for c in ol if c in xl and c not in yl]
-    columns = [c for c in ol if c in yl and c not in xl]
-    size = dict(zip(xl + yl, x.shape + y.shape))
-    n = lambda labels: math.prod(size[c] for c in labels)  # noqa: E731
+    axes = contraction_axes(node)
+    batch, contracted, rows, columns, n = axes.batch, axes.contracted, axes.rows, axes.columns, axes.count
     a = x.transpose([xl.index(c) for c in batch + rows + contracted]).reshape(n(batch), n(rows), n(contracted))
     b = y.transpose([yl.index(c) for c in batch + contracted + columns]).reshape(n(batch), n(contracted),
                                                                                  n(columns))
@@ -230,7 +256,7 @@ def _dot_objects(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     else:
         product = np.matmul(a, b)
     order = batch + rows + columns
-    product = product.reshape([size[c] for c in order])
+    product = product.reshape([axes.size[c] for c in order])
     return product.transpose([order.index(c) for c in ol])
 
 
