@@ -18,6 +18,8 @@ import os
 import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 CASES = {
     "rosen_grad": [10, 30, 100, 300, 1000, 3000],
     "tanh_matmul_grad": [3, 5, 8, 12, 20],
@@ -31,18 +33,11 @@ import json, sys, time
 import numpy as np
 import symgrad as sg
 
+from benchmarks.tasks.lennard_jones import energy as lj
+from benchmarks.tasks.rosen_grad import rosen
+
 case, n = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
-rosen = lambda x: (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
-
-def lj(P):
-    e = 0.0
-    for i in range(P.shape[0] - 1):
-        d = P[i + 1:] - P[i]
-        s = 1.0 / (d * d).sum(axis=1)
-        s3 = s * s * s
-        e = e + (4.0 * (s3 * s3 - s3)).sum()
-    return e
 
 if case == "rosen_grad":
     f, args = sg.grad(rosen), (rng.uniform(0, 1, n),)
@@ -73,7 +68,7 @@ print(json.dumps({"first": first, "call": float(np.median(times)), "lowering": c
 """
 
 def run(case: str, n: int, budget: str) -> dict:
-    env = {**os.environ, "SYMGRAD_SCALAR_BUDGET": budget, "SYMGRAD_CACHE": "0"}
+    env = {**os.environ, "SYMGRAD_SCALAR_BUDGET": budget, "SYMGRAD_CACHE": "0", "PYTHONPATH": ROOT}
     out = subprocess.run([sys.executable, "-c", _WORKER, case, str(n)], env=env, capture_output=True, text=True,
                          timeout=600)
     if out.returncode:
@@ -86,10 +81,10 @@ def scalar_size_of(case: str, n: int) -> float:
                             "from symgrad.scalarize import scalar_size\n"
                             "def stop(graph, name):\n"
                             "    print(json.dumps({'size': scalar_size(graph.outputs)})); raise SystemExit(0)\n"
-                            "import symgrad.api as A; A.lower = stop\nL.lower = stop\n"
+                            "L.lower = stop\n"
                             "started = time.perf_counter()")
     out = subprocess.run([sys.executable, "-c", probe, case, str(n)], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "SYMGRAD_CACHE": "0"})
+                         env={**os.environ, "SYMGRAD_CACHE": "0", "PYTHONPATH": ROOT})
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])["size"]
     except (IndexError, ValueError, KeyError):
