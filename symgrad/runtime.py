@@ -289,10 +289,6 @@ def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
     return offsets
 
 
-def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(1, dtype=dtype)
-
-
 def _rebuild_kernel(data: bytes, name: str, graph_from_bytes) -> Kernel:
     return Kernel(graph_from_bytes(data), name)
 

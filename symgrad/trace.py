@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from . import primitives as P
 from . import tree
 from .errors import TracingError
 from .ir import Node
-from .primitives import Primitive, array_const, as_node, pack, symbol, symbol_p
+from .primitives import Primitive, array_const, as_node, pack, symbol
 
 _SYMGRAD_DIR = os.path.dirname(os.path.abspath(__file__))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
@@ -52,10 +52,6 @@ def fresh_tag() -> int:
 def symbol_leaf(name: str, shape: tuple[int, ...], tag: int) -> TracedArray:
     """A traced array standing for an argument: the symbol `name` of `shape`."""
     return TracedArray(symbol(name, tag, tuple(shape)))
-
-
-def is_symbol(node: Node) -> bool:
-    return node.op is symbol_p
 
 
 # ----- Errors that point at the user's code -----
@@ -560,8 +556,3 @@ def _contains_traced(x: Any) -> bool:
 def is_traced(x: Any) -> bool:
     """Whether a pytree holds any traced value."""
     return _contains_traced(x)
-
-
-def leaves_as_nodes(leaves: Sequence[Any]) -> list[Node]:
-    """The node of each traced leaf."""
-    return [as_array_node(x) for x in leaves]

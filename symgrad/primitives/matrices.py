@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ir import Node
 from . import elementwise as E
-from .layout import broadcast_in_dim, broadcast_to, gather, reshape, transpose
+from .layout import broadcast_to, gather, reshape, transpose
 from .reduce import LABELS, array_const, dot_general
 
 # ----- Array helpers (builders of other primitives) -----
@@ -51,25 +51,9 @@ def diagonal(x: Node) -> Node:
     return gather(flat, np.arange(n) * (n + 1), flat.ndim - 1)
 
 
-def diag_embed(v: Node) -> Node:
-    """Matrices with `v` on the diagonal: (..., n) -> (..., n, n)."""
-    n = v.shape[-1]
-    rows = broadcast_in_dim(v, (*v.shape[:-1], n, n), (*range(v.ndim - 1), v.ndim))
-    return E.where(eye(n), rows, 0.0)
-
-
 def from_lower(x: Node) -> Node:
     """The symmetric matrix whose lower triangle is that of `x` (what NumPy's cholesky and eigh read)."""
     return E.add(tril(x), mT(tril(x, -1)))
-
-
-def _from_lower_transposed(ct: Node) -> Node:
-    # The adjoint of from_lower: <G, tril(X) + tril(X, -1)^T> = <tril(G) + tril(G^T, -1), X>.
-    return E.add(tril(ct), tril(mT(ct), -1))
-
-
-def batch_of(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(shapes[0][:-2])
 
 
 def vjp_by_transposing(ct: Node, node: Node, i: int) -> Node | None:
