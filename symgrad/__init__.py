@@ -11,7 +11,6 @@
 from typing import TYPE_CHECKING
 
 from . import linalg as linalg
-from . import numpy_api as _numpy_api  # noqa: F401  (first: the NumPy modules it gathers import its helpers)
 from . import stats as stats
 from .api import grad as grad
 from .api import hessian as hessian

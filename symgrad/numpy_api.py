@@ -19,155 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from . import linalg, numpy_layout, numpy_more, numpy_products, numpy_reductions
 from . import primitives as P
 from .ir import Node
+from .numpy_reductions import cumsum, max, min, prod, refuse_extras, sum
 from .primitives import REGISTRY, Primitive
-from .trace import TracedArray, apply, as_array_node, is_traced, tracing_error, wrap
-
-# ----- Axes -----
-
-
-def _axes(x: Node, axis: Any) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(x.ndim))
-    if isinstance(axis, (list, tuple)):
-        axes = [int(a) for a in axis]
-    else:
-        axes = [int(axis)]
-    for a in axes:
-        if not -x.ndim <= a < builtins.max(x.ndim, 1):
-            raise np.exceptions.AxisError(a, x.ndim)
-    return tuple(sorted({a % builtins.max(x.ndim, 1) for a in axes}))
-
-
-def _keep(result: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> TracedArray:
-    if keepdims:
-        result = P.reshape(result, [1 if a in axes else n for a, n in enumerate(x.shape)])
-    return TracedArray(result)
-
-
-def _no_extras(name: str, **extras: Any) -> None:
-    for key, value in extras.items():
-        if value is not None and value is not np._NoValue:
-            raise TypeError(f"`{name}(..., {key}=...)` is not supported when tracing")
-
-
-# ----- Reductions -----
-
-
-def sum(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):  # noqa: A001
-    _no_extras("sum", out=out, where=where)
-    node = as_array_node(x)
-    axes = _axes(node, axis)
-    result = P.reduce_sum(node, axes)
-    if initial is not None and initial is not np._NoValue:
-        result = P.add(result, float(initial))
-    return _keep(result, node, axes, keepdims)
-
-
-def mean(x, axis=None, dtype=None, out=None, keepdims=False, where=None):
-    _no_extras("mean", out=out, where=where)
-    node = as_array_node(x)
-    axes = _axes(node, axis)
-    count = math.prod(node.shape[a] for a in axes)
-    return _keep(P.div(P.reduce_sum(node, axes), float(count)), node, axes, keepdims)
-
-
-def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
-    _no_extras("var", out=out, where=where, mean=mean)
-    ddof = correction if correction is not None else ddof
-    node = as_array_node(x)
-    axes = _axes(node, axis)
-    count = math.prod(node.shape[a] for a in axes)
-    centred = P.sub(node, P.reshape(P.div(P.reduce_sum(node, axes), float(count)),
-                                    [1 if a in axes else n for a, n in enumerate(node.shape)]))
-    squares = P.reduce_sum(P.mul(centred, centred), axes)
-    return _keep(P.div(squares, float(builtins.max(count - ddof, 0))), node, axes, keepdims)
-
-
-def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
-    return apply(P.sqrt_p, var(x, axis, dtype, out, ddof, keepdims, where, mean, correction))
-
-
-def _chooser(name: str, build: Callable[[Node, tuple[int, ...]], Node]):
-    def reduce(x, axis=None, out=None, keepdims=False, initial=None, where=None):
-        _no_extras(name, out=out, where=where)
-        node = as_array_node(x)
-        axes = _axes(node, axis)
-        if any(node.shape[a] == 0 for a in axes) and initial is not None:
-            return _keep(P.broadcast_to(P.const(float(initial)),
-                                        [n for a, n in enumerate(node.shape) if a not in axes]), node, axes, keepdims)
-        result = build(node, axes)
-        if initial is not None and initial is not np._NoValue:
-            combine = P.maximum if name == "max" else P.minimum
-            result = combine(result, float(initial))
-        return _keep(result, node, axes, keepdims)
-
-    reduce.__name__ = name
-    return reduce
-
-
-max = _chooser("max", P.reduce_max)  # noqa: A001
-min = _chooser("min", P.reduce_min)  # noqa: A001
-
-
-def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _no_extras("prod", out=out, where=where)
-    node = as_array_node(x)
-    axes = _axes(node, axis)
-    # Moved to the end and flattened, the factors multiply pairwise: log2(n) products of halves.
-    kept = [a for a in range(node.ndim) if a not in axes]
-    moved = P.transpose(node, kept + list(axes))
-    rest = [node.shape[a] for a in kept]
-    factors = P.reshape(moved, rest + [math.prod(node.shape[a] for a in axes)])
-    result = _pairwise_product(factors)
-    if initial is not None and initial is not np._NoValue:
-        result = P.mul(result, float(initial))
-    return _keep(result, node, axes, keepdims)
-
-
-def _pairwise_product(x: Node) -> Node:
-    last = x.ndim - 1
-    n = x.shape[last]
-    if n == 0:
-        return P.broadcast_to(P.const(1.0), x.shape[:last])
-    leftover = []
-    while n > 1:
-        if n % 2:
-            leftover.append(_take_range(x, last, n - 1, n))
-            n -= 1
-            x = _take_range(x, last, 0, n)
-        half = n // 2
-        x = P.mul(_take_range(x, last, 0, half), _take_range(x, last, half, n))
-        n = half
-    for extra in reversed(leftover):
-        x = P.mul(x, extra)
-    return P.reshape(x, x.shape[:last])
-
-
-def _take_range(x: Node, axis: int, start: int, stop: int) -> Node:
-    starts = [0] * x.ndim
-    stops = list(x.shape)
-    starts[axis], stops[axis] = start, stop
-    return P.slice_(x, starts, stops)
-
-
-def cumsum(x, axis=None, dtype=None, out=None):
-    _no_extras("cumsum", out=out)
-    node = as_array_node(x)
-    if axis is None:
-        node, axis = P.reshape(node, (node.size,)), 0
-    axis = _axes(node, axis)[0]
-    # Prefix sums in log2(n) steps: add the array shifted by 1, 2, 4, ... places.
-    n, shift = node.shape[axis], 1
-    while shift < n:
-        lo = [0] * node.ndim
-        lo[axis] = shift
-        shifted = P.pad(_take_range(node, axis, 0, n - shift), lo, [0] * node.ndim)
-        node = P.add(node, shifted)
-        shift *= 2
-    return TracedArray(node)
-
+from .trace import TracedArray, apply, is_traced, tracing_error, wrap
 
 # ----- Indexing -----
 
@@ -246,7 +103,7 @@ def where(condition, x=None, y=None):
 
 
 def clip(x, a_min=None, a_max=None, out=None, **kwargs):
-    _no_extras("clip", out=out)
+    refuse_extras("clip", out=out)
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
     if a_min is not None:
@@ -302,8 +159,6 @@ argmax, argmin = _refuse("argmax"), _refuse("argmin")
 # ----- Dispatch -----
 
 _FUNCTIONS: dict[Callable, Callable] = {
-    np.sum: sum, np.mean: mean, np.prod: prod, np.max: max, np.min: min, np.amax: max, np.amin: min,
-    np.var: var, np.std: std, np.cumsum: cumsum,
     np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.copy: lambda x, *a, **k: wrap(x), np.asarray: lambda x, *a, **k: wrap(x),
     np.array: lambda x, *a, **k: wrap(x), np.shape: lambda x: wrap(x).shape, np.ndim: lambda x: wrap(x).ndim,
@@ -395,9 +250,7 @@ def _traced(x: Any) -> Any:
     return x
 
 
-from . import linalg, numpy_layout, numpy_more, numpy_products  # noqa: E402  (they use the helpers above)
-
-for _module in (numpy_layout, numpy_products, numpy_more, linalg):
+for _module in (numpy_reductions, numpy_layout, numpy_products, numpy_more, linalg):
     _FUNCTIONS.update(_module.FUNCTIONS)
     _UFUNCS.update(getattr(_module, "UFUNCS", {}))
 

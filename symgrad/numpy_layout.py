@@ -10,7 +10,7 @@ import numpy as np
 
 from . import primitives as P
 from .ir import Node
-from .numpy_api import _axes, _no_extras
+from .numpy_reductions import normalized_axes, refuse_extras
 from .trace import TracedArray, as_array_node
 
 # ----- Shapes and layout -----
@@ -46,7 +46,7 @@ def ravel(x, order="C"):
 
 def squeeze(x, axis=None):
     node = as_array_node(x)
-    axes = [a for a, n in enumerate(node.shape) if n == 1] if axis is None else _axes(node, axis)
+    axes = [a for a, n in enumerate(node.shape) if n == 1] if axis is None else normalized_axes(node, axis)
     if any(node.shape[a] != 1 for a in axes):
         raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
     return TracedArray(P.reshape(node, [n for a, n in enumerate(node.shape) if a not in axes]))
@@ -124,12 +124,12 @@ def stack(xs: Sequence[Node], axis: int = 0) -> Node:
 
 
 def _stack(arrays, axis=0, out=None, dtype=None, casting=None):
-    _no_extras("stack", out=out)
+    refuse_extras("stack", out=out)
     return TracedArray(stack(list(arrays), axis))
 
 
 def concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
-    _no_extras("concatenate", out=out)
+    refuse_extras("concatenate", out=out)
     nodes = [as_array_node(a) for a in arrays]
     if axis is None:
         nodes, axis = [P.reshape(x, (x.size,)) for x in nodes], 0

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import primitives as P
 from .ir import Node
-from .numpy_api import _axes, _keep, _no_extras, _take_range, mean, sum
+from .numpy_reductions import kept_dims, mean, normalized_axes, refuse_extras, sum, take_range
 from .trace import TracedArray, apply, as_array_node
 
 # ----- Rounding, quotients -----
@@ -34,7 +34,7 @@ from .trace import TracedArray, apply, as_array_node
 
 def round_(x, decimals=0, out=None):
     """`np.round`: half to even, at `decimals` places (as NumPy: scale, round, unscale); derivative 0."""
-    _no_extras("round", out=out)
+    refuse_extras("round", out=out)
     node = as_array_node(x)
     decimals = int(decimals)
     if decimals == 0:
@@ -47,7 +47,7 @@ def round_(x, decimals=0, out=None):
 
 
 def fix(x, out=None):
-    _no_extras("fix", out=out)
+    refuse_extras("fix", out=out)
     return apply(P.trunc_p, x)
 
 
@@ -104,14 +104,14 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     node = as_array_node(a)
     if weights is None:
         avg = mean(node, axis=axis, keepdims=keepdims)
-        axes = _axes(node, axis)
+        axes = normalized_axes(node, axis)
         scale = TracedArray(P.broadcast_to(P.const(float(math.prod(node.shape[k] for k in axes))), avg.shape))
         return (avg, scale) if returned else avg
     w = as_array_node(weights)
     if w.shape != node.shape:
         if axis is None:
             raise TypeError("Axis must be specified when shapes of a and weights differ.")
-        axes = _axes(node, axis)
+        axes = normalized_axes(node, axis)
         if w.ndim != len(axes) or w.shape != tuple(node.shape[k] for k in axes):
             raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
         w = P.broadcast_in_dim(w, node.shape, axes)
@@ -126,18 +126,18 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 def _axis_of(node: Node, axis) -> tuple[Node, int]:
     if axis is None:
         return P.reshape(node, (node.size,)), 0
-    return node, _axes(node, axis)[0]
+    return node, normalized_axes(node, axis)[0]
 
 
 def cumprod(x, axis=None, dtype=None, out=None):
     """Prefix products in log2(n) steps: multiply by the array shifted by 1, 2, 4, ... places (ones shifted in)."""
-    _no_extras("cumprod", out=out)
+    refuse_extras("cumprod", out=out)
     node, axis = _axis_of(as_array_node(x), axis)
     n, shift = node.shape[axis], 1
     while shift < n:
         ones = list(node.shape)
         ones[axis] = shift
-        shifted = P.concatenate([P.broadcast_to(P.const(1.0), ones), _take_range(node, axis, 0, n - shift)], axis)
+        shifted = P.concatenate([P.broadcast_to(P.const(1.0), ones), take_range(node, axis, 0, n - shift)], axis)
         node = P.mul(node, shifted)
         shift *= 2
     return TracedArray(node)
@@ -149,7 +149,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
         raise ValueError(f"order must be non-negative but got {n}")
     if node.ndim == 0:
         raise ValueError("diff requires input that is at least one dimensional")
-    axis = _axes(node, axis)[0]
+    axis = normalized_axes(node, axis)[0]
     parts = []
     for extra in (prepend, append):
         if extra is np._NoValue:
@@ -164,7 +164,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     node = P.concatenate([p for p in (parts[0], node, parts[1]) if p is not None], axis)
     for _ in range(n):
         m = node.shape[axis]
-        node = P.sub(_take_range(node, axis, 1, m), _take_range(node, axis, 0, builtins.max(m - 1, 0)))
+        node = P.sub(take_range(node, axis, 1, m), take_range(node, axis, 0, builtins.max(m - 1, 0)))
     return TracedArray(node)
 
 
@@ -174,7 +174,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     Spacings may be scalars or coordinate arrays (constants), as in NumPy.
     """
     node = as_array_node(f)
-    axes = list(range(node.ndim)) if axis is None else list(_axes(node, axis))
+    axes = list(range(node.ndim)) if axis is None else list(normalized_axes(node, axis))
     if not varargs:
         spacings = [1.0] * len(axes)
     elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
@@ -219,7 +219,7 @@ def _gradient_along(node: Node, axis: int, spacing, edge_order: int) -> TracedAr
     if n > 2:
         interior = None
         for coefficients, start in ((a, 0), (b, 1), (c, 2)):
-            term = P.mul(_along(coefficients, node, axis), _take_range(node, axis, start, start + n - 2))
+            term = P.mul(_along(coefficients, node, axis), take_range(node, axis, start, start + n - 2))
             interior = term if interior is None else P.add(interior, term)
         parts.append(interior)
     parts.append(_combination(node, axis, last))
@@ -238,7 +238,7 @@ def _along(values: np.ndarray, node: Node, axis: int) -> Node:
 def _combination(node: Node, axis: int, terms) -> Node:
     total = None
     for coefficient, k in terms:
-        term = P.mul(float(coefficient), _take_range(node, axis, k, k + 1))
+        term = P.mul(float(coefficient), take_range(node, axis, k, k + 1))
         total = term if total is None else P.add(total, term)
     return total
 
@@ -277,7 +277,7 @@ def _sorted_last_axis(node: Node) -> Node:
         position[low] = np.arange(low.size)
         position[high] = low.size + np.arange(low.size)
         node = P.gather(pairs, position, last)
-    return _take_range(node, last, 0, n) if size > n else node
+    return take_range(node, last, 0, n) if size > n else node
 
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
@@ -289,7 +289,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
         node, axis = P.reshape(node, (node.size,)), 0
     if node.ndim == 0:
         raise np.exceptions.AxisError(axis, 0)
-    axis = _axes(node, axis)[0]
+    axis = normalized_axes(node, axis)[0]
     perm = [k for k in range(node.ndim) if k != axis] + [axis]
     moved = _sorted_last_axis(P.transpose(node, perm))
     return TracedArray(P.transpose(moved, np.argsort(perm)))
@@ -299,7 +299,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     """`np.partition`: the array sorted along `axis`, which is a valid partition for every `kth` (NumPy leaves
     the order within the two sides unspecified; here it is sorted)."""
     node = as_array_node(a)
-    size = node.size if axis is None else node.shape[_axes(node, axis)[0]]
+    size = node.size if axis is None else node.shape[normalized_axes(node, axis)[0]]
     for k in np.atleast_1d(kth):
         if not -size <= int(k) < size:
             raise ValueError(f"kth(={int(k)}) out of bounds ({size})")
@@ -308,9 +308,9 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """`np.median`: the middle element (or the mean of the two middle ones) of the sorted array."""
-    _no_extras("median", out=out)
+    refuse_extras("median", out=out)
     node = as_array_node(a)
-    axes = _axes(node, axis)
+    axes = normalized_axes(node, axis)
     kept = [k for k in range(node.ndim) if k not in axes]
     rows = [node.shape[k] for k in kept]
     flat = P.reshape(P.transpose(node, kept + list(axes)), [*rows, math.prod(node.shape[k] for k in axes)])
@@ -319,8 +319,8 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         raise ValueError("median of an empty array")
     ordered = _sorted_last_axis(flat)
     last = ordered.ndim - 1
-    middle = _take_range(ordered, last, (n - 1) // 2, n // 2 + 1)
-    return _keep(P.div(P.reduce_sum(middle, (last,)), float(middle.shape[-1])), node, axes, keepdims)
+    middle = take_range(ordered, last, (n - 1) // 2, n // 2 + 1)
+    return kept_dims(P.div(P.reduce_sum(middle, (last,)), float(middle.shape[-1])), node, axes, keepdims)
 
 
 # ----- Diagonals and triangles (one gather or select, not one node per element) -----

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import primitives as P
 from .ir import Node
-from .numpy_api import _no_extras
+from .numpy_reductions import refuse_extras
 from .primitives.reduce import LABELS
 from .trace import TracedArray, as_array_node
 
@@ -32,7 +32,7 @@ def matmul(x, y):
 
 
 def dot(x, y, out=None):
-    _no_extras("dot", out=out)
+    refuse_extras("dot", out=out)
     a, b = as_array_node(x), as_array_node(y)
     if a.ndim == 0 or b.ndim == 0:
         return TracedArray(P.mul(a, b))
@@ -54,7 +54,7 @@ def inner(x, y):
 
 
 def outer(x, y, out=None):
-    _no_extras("outer", out=out)
+    refuse_extras("outer", out=out)
     a, b = as_array_node(x), as_array_node(y)
     a, b = P.reshape(a, (a.size,)), P.reshape(b, (b.size,))
     return TracedArray(P.dot_general(a, b, ("i", "j", "ij")))
@@ -82,7 +82,7 @@ def tensordot(x, y, axes=2):
 
 
 def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
-    _no_extras("einsum", out=out)
+    refuse_extras("einsum", out=out)
     if not isinstance(subscripts, str):
         raise TypeError("`np.einsum` is traced with a subscripts string, e.g. `np.einsum('ij,jk->ik', a, b)`")
     spec = subscripts.replace(" ", "")
@@ -127,7 +127,7 @@ def _einsum_prepare(node: Node, labels: str, output: str, all_labels: list[str],
 
 
 def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    _no_extras("trace", out=out)
+    refuse_extras("trace", out=out)
     node = as_array_node(x)
     flat = np.arange(node.size).reshape(node.shape)
     picked = np.diagonal(flat, offset, axis1, axis2)
