@@ -86,13 +86,10 @@ class Kernel:
         self._python_fn = None
         # Seconds spent tracing and differentiating to make the graph (set by the caller, logged).
         self.trace_seconds = 0.0
-        # Bytes that determine this kernel's code, keying the compile cache (`serialize.graph_key`):
-        # of the array graph an expanded kernel is made from (its expansion is deterministic), else
-        # of the graph, computed at the first compile.
+        # Bytes that determine this kernel's code, keying the compile cache (`serialize.graph_key`),
+        # computed at the first compile: of the array graph an expanded kernel is made from (its
+        # expansion is deterministic; constants by value), else of the graph.
         self.cache_key: bytes | None = None
-        if expand is not None:
-            array_key = graph_key(graph, order, constants_by_value=True)
-            self.cache_key = None if array_key is None else b"expanded" + array_key
         self._data_symbols: dict[str, int] | None = None
         self._order: list | None = order  # until the first compile needs it
         self._method_def = None
@@ -141,11 +138,15 @@ class Kernel:
         self.trace_seconds = 0.0
         if self._data_symbols is None:
             with build.stage("key"):
-                order, self._order = self._order, None
-                source = self._array_graph or self._graph
-                self._data_symbols = data_symbols(source, order, self._datasets)
+                order, self._order = self._order, None  # of the graph the kernel was made from
+                expanded = self._array_graph is not None
+                self._data_symbols = data_symbols(self._array_graph if expanded else self._graph, order,
+                                                  self._datasets)
+                if self.cache_key is None and expanded:
+                    array_key = graph_key(self._array_graph, order, constants_by_value=True)
+                    self.cache_key = None if array_key is None else b"expanded" + array_key
                 if self.cache_key is None:
-                    self.cache_key = graph_key(self.graph, order if source is self._graph else None)
+                    self.cache_key = graph_key(self.graph, None if expanded else order)
         key = None if self.cache_key is None else (kind, self.cache_key)
         return _get_engine().add(lambda: module_source(lower()), names, key=key, symbols=self._data_symbols,
                                  build=build, owner=self)
