@@ -83,6 +83,7 @@ class LoopKernel:
         return slots
 
     def _compile(self, entry: bool) -> dict[str, int]:
+        from .codegen import lapack
         from .codegen.llvm import module_source
         from .codegen.rows import data_symbols, datasets
         from .progress import Build
@@ -93,7 +94,7 @@ class LoopKernel:
         with build.stage("key"):
             key = graph_key(self.graph, order)
             found = datasets(self.graph, order)  # the data row sums read, numbered for code and symbols
-            symbols = data_symbols(self.graph, order, found)
+            symbols = {**data_symbols(self.graph, order, found), **lapack.symbols(order)}
         names = [self._symbol, self._symbol + "_py"] if entry else [self._symbol]
         return _get_engine().add(lambda: module_source(lower_loops(self.plan, self._symbol, entry, found)), names,
                                  key=None if key is None else (("loops", entry), key), symbols=symbols, build=build,

@@ -12,13 +12,15 @@ with its workspace in temporaries of the plan; a failure (`info != 0`: not
 positive definite, singular, no convergence, or a complex eigenvalue for
 `eig`) fills that matrix's results with NaN.
 
-Routines are called by the names `contract.blas.register` gives them (the
-runtime registers them before linking: `symbols`), never by address.
+Routines are called by the names `contract.blas` gives them (`Routine.symbol`;
+the loop kernel has the engine give each its address before linking:
+`symbols`), never by address.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from llvmlite import ir
@@ -63,13 +65,13 @@ def routine(name: str) -> blas.Routine:
     return found
 
 
-def symbols(node: Node) -> dict[str, int]:
-    """The routines the code of `node` calls, registered, with their addresses."""
+def symbols(nodes: Iterable[Node]) -> dict[str, int]:
+    """`symbol -> address` of the LAPACK routines the loop code of `nodes` calls."""
     found = {}
-    for name in ROUTINES.get(node.op.name, ()):
-        r = routine(name)
-        blas.register(r)
-        found[r.symbol] = r.address
+    for node in nodes:
+        for name in ROUTINES.get(node.op.name, ()) if node.op.structural else ():
+            r = routine(name)
+            found[r.symbol] = r.address
     return found
 
 

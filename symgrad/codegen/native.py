@@ -15,16 +15,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import re
-from collections.abc import Iterable
 
 from ..errors import UnsupportedPrimitiveError
-from ..ir import Node
 from ..primitives.registry import REGISTRY, Native
 
 _SKIP_DISPATCH = "int __pyx_skip_dispatch"
-_LAPACK_ROUTINES = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "svd", "eig"}
-
-
 def symbol(how: Native) -> str:
     """The name generated code calls `how` by."""
     return f"symgrad_scipy_{how.name}"
@@ -76,14 +71,3 @@ def called(code: bytes) -> dict[str, int]:
         return {}
     arities = _arities()
     return {f"symgrad_scipy_{name}": address(name, arities[name]) for name in map(bytes.decode, names)}
-
-
-def symbols(nodes: Iterable[Node]) -> dict[str, int]:
-    """`symbol -> address` of the LAPACK routines the code of `nodes` calls."""
-    found: dict[str, int] = {}
-    for node in nodes:
-        if node.op.structural and node.op.name in _LAPACK_ROUTINES:
-            from .lapack import symbols as lapack_symbols
-
-            found.update(lapack_symbols(node))
-    return found

@@ -64,16 +64,11 @@ def data_symbol(dataset_number: int, column: int) -> str:
 
 
 def data_symbols(graph: Graph, order: list[Node] | None = None, found: list | None = None) -> dict[str, int]:
-    """The external symbols kernels of `graph` use (the data they read, numbered as in `found`, by
-    default `datasets(graph, order)`; the LAPACK routines they call), with their addresses in this
-    process."""
-    from . import native
-
+    """The symbols of the data kernels of `graph` read (numbered as in `found`, by default
+    `datasets(graph, order)`), with their addresses in this process."""
     found = datasets(graph, order) if found is None else found
-    symbols = {data_symbol(k, j): data.ctypes.data
-               for k, dataset in enumerate(found) for j, (data, _) in enumerate(dataset.columns)}
-    symbols.update(native.symbols(order if order is not None else topological_order(graph.outputs)))
-    return symbols
+    return {data_symbol(k, j): data.ctypes.data
+            for k, dataset in enumerate(found) for j, (data, _) in enumerate(dataset.columns)}
 
 
 def lower_row_sums(self: _Lowering, dataset, order: list[Node]) -> None:
